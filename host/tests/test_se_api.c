@@ -1,0 +1,186 @@
+/* Chip API pieces that need no chip: URI handling, transport table, text forms. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keylink/se.h"
+
+static int fails;
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
+            fails++;                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static struct kl_se se;
+
+/* A loopback transport that answers every frame with a fixed reply, to test the
+ * command path's checks of what comes back. */
+static uint8_t canned[KL_FRAME_MAX + 8];
+static size_t canned_len;
+static int opened, closed;
+
+static kl_status lb_open(struct kl_se *s, const char *arg)
+{
+    (void)s;
+    opened++;
+    return strcmp(arg, "fail") ? KL_OK : KL_E_IO;
+}
+static kl_status lb_xfer(struct kl_se *s, const uint8_t *tx, size_t tx_len, uint8_t *rx, size_t cap,
+                         size_t *rx_len)
+{
+    (void)s;
+    (void)tx;
+    (void)tx_len;
+    if (canned_len > cap) return KL_E_PROTOCOL;
+    memcpy(rx, canned, canned_len);
+    *rx_len = canned_len;
+    return KL_OK;
+}
+static void lb_close(struct kl_se *s)
+{
+    (void)s;
+    closed++;
+}
+static const struct kl_transport_ops lb = {KL_TRANSPORT_VERSION, "loop", lb_open, lb_xfer,
+                                           lb_close};
+
+static void answer(uint8_t status, const uint8_t *p, size_t n)
+{
+    CHECK(kl_frame_encode(status, 0, p, n, canned, sizeof canned, &canned_len) == KL_OK);
+}
+
+static void uris(void)
+{
+    unsetenv("KEYLINK_SE");
+    CHECK(kl_se_open(&se, NULL) == KL_E_ARG);
+    CHECK(kl_se_open(&se, "") == KL_E_ARG);
+    CHECK(kl_se_open(&se, "nocolon") == KL_E_ARG);
+    CHECK(kl_se_open(&se, "bogus:x") == KL_E_ARG);
+    CHECK(kl_se_open(&se, ":x") == KL_E_ARG);
+    CHECK(kl_se_open(&se, "unix:/nonexistent/dir/sock") == KL_E_IO);
+    char longp[200];
+    memset(longp, 'a', sizeof longp);
+    memcpy(longp, "unix:", 5);
+    longp[sizeof longp - 1] = 0;
+    CHECK(kl_se_open(&se, longp) == KL_E_ARG);
+    kl_se_close(&se); /* harmless when closed */
+    CHECK(kl_se_ping(&se, NULL, 0) == KL_E_IO);
+
+    struct kl_transport_ops bad = lb;
+    bad.version = 99;
+    CHECK(kl_transport_register(&bad) == KL_E_ARG);
+    CHECK(kl_transport_register(NULL) == KL_E_ARG);
+    CHECK(kl_transport_register(&lb) == KL_OK);
+    CHECK(kl_transport_register(&lb) == KL_OK); /* twice is fine */
+    CHECK(kl_se_open(&se, "loop:fail") == KL_E_IO && se.ops == NULL);
+    setenv("KEYLINK_SE", "loop:x", 1);
+    CHECK(kl_se_open(&se, NULL) == KL_OK && opened == 2);
+    unsetenv("KEYLINK_SE");
+}
+
+static void response_checks(void)
+{
+    /* PING echo must match */
+    uint8_t hi[2] = {'h', 'i'};
+    answer(KL_OK, hi, 2);
+    CHECK(kl_se_ping(&se, hi, 2) == KL_OK);
+    answer(KL_OK, (const uint8_t *)"ho", 2);
+    CHECK(kl_se_ping(&se, hi, 2) == KL_E_PROTOCOL);
+    /* a chip error is passed through; an error with a payload is a protocol error */
+    answer(KL_E_NOT_FOUND, NULL, 0);
+    CHECK(kl_se_delete_object(&se, 0x1234) == KL_E_NOT_FOUND);
+    answer(KL_E_NOT_FOUND, hi, 2);
+    CHECK(kl_se_delete_object(&se, 0x1234) == KL_E_PROTOCOL);
+    /* the daemon's busy answer */
+    answer(KL_E_BUSY, NULL, 0);
+    CHECK(kl_se_ping(&se, NULL, 0) == KL_E_BUSY);
+    /* host-only codes never come from the chip */
+    answer(KL_E_TIMEOUT, NULL, 0);
+    CHECK(kl_se_ping(&se, NULL, 0) == KL_E_PROTOCOL);
+    /* corrupted CRC */
+    answer(KL_OK, NULL, 0);
+    canned[canned_len - 1] ^= 1;
+    CHECK(kl_se_ping(&se, NULL, 0) == KL_E_PROTOCOL);
+    /* an ENC response while no channel is open */
+    CHECK(kl_frame_encode(KL_OK, KL_FRAME_FLAG_ENC, NULL, 0, canned, sizeof canned, &canned_len) ==
+          KL_OK);
+    CHECK(kl_se_ping(&se, NULL, 0) == KL_E_PROTOCOL);
+    /* status block parsing, byte for byte from docs/protocol.md */
+    uint8_t b[59] = {0};
+    memcpy(b, "MAXQ1065-KL", 11);
+    b[16] = 1, b[17] = 2, b[18] = 3, b[19] = 0x01, b[20] = 0x02;
+    for (int i = 0; i < 24; i++)
+        b[21 + i] = (uint8_t)(0xA0 + i);
+    b[45] = 5, b[46] = 0x20, b[47] = 0x00, b[48] = 0x1F, b[49] = 0x40;
+    b[50] = 0, b[53] = 7, b[57] = 9, b[58] = 0x03;
+    answer(KL_OK, b, sizeof b);
+    struct kl_se_status st;
+    CHECK(kl_se_status(&se, &st) == KL_OK);
+    CHECK(!strcmp(st.name, "MAXQ1065-KL") && st.fw[0] == 1 && st.fw[2] == 3 && st.hw == 0x0102);
+    CHECK(st.serial[0] == 0xA0 && st.serial[23] == 0xA0 + 23 && st.lifecycle == 5);
+    CHECK(st.total_bytes == 8192 && st.free_bytes == 0x1F40 && st.tamper_events == 7);
+    CHECK(st.resets == 9 && st.session == 3);
+    answer(KL_OK, b, 58); /* one byte short */
+    CHECK(kl_se_status(&se, &st) == KL_E_PROTOCOL);
+    /* a raw signature must be 64 bytes */
+    uint8_t d[32] = {0}, sig[72];
+    size_t sl;
+    answer(KL_OK, b, 50);
+    CHECK(kl_se_sign(&se, 0x1004, KL_SE_SIG_RAW, KL_SE_INPUT_DIGEST, d, 32, sig, sizeof sig, &sl) ==
+          KL_E_PROTOCOL);
+    CHECK(kl_se_sign(&se, 0x1004, KL_SE_SIG_RAW, KL_SE_INPUT_DIGEST, d, 31, sig, sizeof sig, &sl) ==
+          KL_E_ARG);
+    /* list entries must ascend */
+    uint8_t l[12] = {0x10, 0x05, 4, 2, 0, 8, 0x10, 0x01, 4, 2, 0, 8};
+    answer(KL_OK, l, sizeof l);
+    struct kl_se_list_entry e[4];
+    size_t n;
+    CHECK(kl_se_list(&se, e, 4, &n) == KL_E_PROTOCOL);
+    l[7] = 0x06;
+    answer(KL_OK, l, sizeof l);
+    CHECK(kl_se_list(&se, e, 4, &n) == KL_OK && n == 2 && e[1].id == 0x1006 && e[0].size == 8);
+    CHECK(kl_se_list(&se, e, 1, &n) == KL_E_BUFFER);
+    kl_se_close(&se);
+    CHECK(closed == 1 && se.ops == NULL);
+}
+
+static void text(void)
+{
+    uint8_t r[9], want[9] = {0x07, 0x1F, 0, 0x03, 0x11, 0, 0x02, 0x10, 0};
+    CHECK(kl_se_rules_parse("ahs=rwdgx:ah=rx:h=x", r) == KL_OK && !memcmp(r, want, 9));
+    char t[40];
+    CHECK(kl_se_rules_format(r, t, sizeof t) == KL_OK && !strcmp(t, "ahs=rwdgx:ah=rx:h=x"));
+    CHECK(kl_se_rules_format(r, t, 5) == KL_E_BUFFER);
+    CHECK(kl_se_rules_parse("-:-:-", r) == KL_OK && r[0] == 0 && r[4] == 0);
+    CHECK(kl_se_rules_format(r, t, sizeof t) == KL_OK && !strcmp(t, "-:-:-"));
+    const char *bad[] = {"",         "a=r",    "a=r:a=r", "a=r:a=r:a=r:a=r", "q=r:-:-", "a=q:-:-",
+                         "aa=r:-:-", "a=:-:-", "=r:-:-",  "a:-:-",           "a=r:-:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(kl_se_rules_parse(bad[i], r) == KL_E_ARG);
+    uint8_t v;
+    CHECK(kl_se_lifecycle_parse("operational", &v) == KL_OK && v == 5);
+    CHECK(kl_se_lifecycle_parse("6", &v) == KL_OK && v == 6);
+    CHECK(kl_se_lifecycle_parse("7", &v) == KL_E_ARG);
+    CHECK(!strcmp(kl_se_lifecycle_name(3), "DELIVERY"));
+    CHECK(!strcmp(kl_se_lifecycle_name(9), "UNKNOWN"));
+    CHECK(kl_se_type_parse("key-pair", &v) == KL_OK && v == 3);
+    CHECK(kl_se_type_parse("0x4", &v) == KL_OK && v == 4);
+    CHECK(kl_se_type_parse("8", &v) == KL_E_ARG);
+    CHECK(!strcmp(kl_se_type_name(6), "certificate"));
+}
+
+int main(void)
+{
+    uris();
+    response_checks();
+    text();
+    if (fails) {
+        fprintf(stderr, "test_se_api: %d failures\n", fails);
+        return 1;
+    }
+    printf("test_se_api: ok\n");
+    return 0;
+}
