@@ -3,7 +3,7 @@
  * docs/persistence.md). AES-256-GCM with the header as AAD; temp file, fsync, rename,
  * fsync dir. OpenSSL libcrypto directly: this file sits below the crypto toolbox.
  */
-#define _GNU_SOURCE /* O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, flock */
+#define _GNU_SOURCE /* O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, flock; O_NONBLOCK: a FIFO must not hang open */
 #include "image.h"
 
 #include <errno.h>
@@ -256,7 +256,8 @@ kl_status kl_image_open(const char *dir, struct kl_image **out, int *fresh)
     remove_leftover(im, IMG_TMP);
     remove_leftover(im, KEY_TMP);
 
-    int kfd = openat(im->dirfd, KEY_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted as key or image must not hang the open. */
+    int kfd = openat(im->dirfd, KEY_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (kfd >= 0) {
         st = read_key(im, kfd);
         close(kfd);
@@ -327,7 +328,7 @@ kl_status kl_image_load(struct kl_image *im, uint8_t **data, size_t *len)
     if (data != NULL) *data = NULL;
     if (len != NULL) *len = 0;
     if (im == NULL || data == NULL || len == NULL) return KL_E_ARG;
-    int fd = openat(im->dirfd, IMG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(im->dirfd, IMG_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT && !im->have_gen) return KL_E_NOT_FOUND;
         fprintf(stderr, "keylink: state dir %s: cannot open image %s: %s\n", im->dir, IMG_FILE,

@@ -315,6 +315,19 @@ static void test_tamper(void)
         CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
         kl_image_close(im);
     }
+    /* An image that is a FIFO is refused without blocking. */
+    unlink(p);
+    CHECK(mkfifo(p, 0600) == 0);
+    {
+        struct kl_image *im = NULL;
+        int fresh = 0;
+        CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
+        uint8_t *d = NULL;
+        size_t n = 0;
+        CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
+        kl_image_close(im);
+    }
+    unlink(p);
     /* An image that is a symlink to a good image is refused too. */
     char q[256];
     path_of(q, sizeof q, dir, "other");
@@ -391,6 +404,10 @@ static void test_key_file(void)
     CHECK(mkdir(kp, 0700) == 0);
     CHECK_ST(kl_image_open(dir, &im, &fresh), KL_E_STORAGE);
     rmdir(kp);
+    /* A FIFO must be refused, not block the open. */
+    CHECK(mkfifo(kp, 0600) == 0);
+    CHECK_ST(kl_image_open(dir, &im, &fresh), KL_E_STORAGE);
+    unlink(kp);
 
     /* The key is gone but the image is there: refused, no new key made. */
     CHECK_ST(kl_image_open(dir, &im, &fresh), KL_E_STORAGE);
