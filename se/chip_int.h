@@ -111,8 +111,6 @@ struct kl_state {
     /* volatile session state */
     uint8_t admin;         /* admin session open */
     uint8_t boot_ok;       /* VERIFY_BOOT succeeded since the last reset */
-    uint8_t challenge_set; /* a challenge is outstanding */
-    uint8_t challenge[KL_CHALLENGE_LEN];
     uint8_t pending_reset; /* do a reset after this command commits */
     uint64_t wd_deadline;  /* watchdog expiry (ms), 0 = arm at next tick */
     /* objects, sorted by id */
@@ -137,7 +135,12 @@ struct kl_chip {
     struct kl_image *image;
     uint8_t *committed; /* bytes of the last committed image */
     size_t committed_len;
-    int dirty;       /* persistent state changed outside a PERSIST command */
+    int dirty; /* persistent state changed outside a PERSIST command */
+    /* Kept outside kl_state because failures change them on purpose: ADMIN_AUTH uses
+     * the challenge up either way, a failed VERIFY_BOOT may reset the chip. */
+    int challenge_set;
+    uint8_t challenge[KL_CHALLENGE_LEN];
+    uint8_t events;  /* KL_RST_* events raised by the running command */
     uint64_t now_ms; /* last time given to kl_chip_tick */
     int have_now;
     struct kl_crypto_sessions *cs;
@@ -228,16 +231,21 @@ uint32_t kl_wd_period(const struct kl_state *s, int initial);
 void kl_wd_arm(struct kl_chip *c, int initial);
 
 /* state_codec.c: persistent state <-> bytes. encode mallocs *out. decode fills st (whose
- * volatile fields it zeroes) plus the factory fields, or refuses with KL_E_STORAGE. */
+ * volatile fields it zeroes) plus the factory fields, or refuses with KL_E_STORAGE and
+ * sets *why (a short reason, no secrets; why may be NULL) and changes nothing. */
 kl_status kl_state_encode(const struct kl_chip *c, uint8_t **out, size_t *len);
 kl_status kl_state_decode(const uint8_t *in, size_t len, struct kl_state *st,
                           uint8_t serial[KL_SERIAL_LEN], uint8_t id_priv[KL_CX_P256_PRIV],
-                          uint8_t id_pub[KL_CX_P256_PUB]);
+                          uint8_t id_pub[KL_CX_P256_PUB], const char **why);
 
 /* ---- the core command handlers ---- */
+/* Handler signature (struct kl_cmd's kl_cmd_fn). Not every handler needs every
+ * argument, hence the unused markers. */
+#define KL_UNUSED __attribute__((unused))
 #define KL_HANDLER(name)                                                                           \
-    kl_status name(struct kl_chip *c, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,   \
-                   size_t *rlen)
+    kl_status name(struct kl_chip *c KL_UNUSED, const uint8_t *req KL_UNUSED,                      \
+                   size_t len KL_UNUSED, uint8_t *resp KL_UNUSED, size_t cap KL_UNUSED,            \
+                   size_t *rlen KL_UNUSED)
 KL_HANDLER(kl_cmd_ping);
 KL_HANDLER(kl_cmd_get_status);
 KL_HANDLER(kl_cmd_set_lifecycle);
