@@ -181,9 +181,7 @@ static kl_status server_hello(struct kl_tls *t, const struct kl_tls_offer *o, ui
     t->mfl = sh.mfl;
     t->max_frag = sh.mfl ? KL_TLS_MFL : KL_TLS_CHIP_FRAGMENT;
     memcpy(t->alpn, sh.alpn, sizeof t->alpn);
-    if (t->cfg.alpn_n && !t->alpn[0])
-        return kl_tls_fail(t, KL_E_PEER, KL_AL_NO_APPLICATION_PROTOCOL,
-                           "server chose none of the ALPN protocols offered");
+    /* no ALPN answer is allowed: t->alpn stays "" and the caller decides */
     st = kl_se_tls_server_hello(t->se, sh.random, sh.suite, sh.ems);
     if (st != KL_OK)
         return kl_tls_fail(t, st, KL_AL_HANDSHAKE_FAILURE, "chip refused the ServerHello: %s",

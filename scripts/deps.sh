@@ -3,7 +3,7 @@
 # with apt-get when root, otherwise prints the exact command and fails.
 # usage: scripts/deps.sh build|test|demo|bench
 set -eu
-BUILD="build-essential cmake pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev openssl ca-certificates"
+BUILD="build-essential cmake pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev openssl ca-certificates"
 TEST="$BUILD mosquitto mosquitto-clients python3 python3-cryptography python3-jwt python3-paho-mqtt libclang-rt-14-dev"
 DEMO="$BUILD"
 BENCH="$TEST gnuplot-nox linux-perf valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi"

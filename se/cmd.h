@@ -34,4 +34,8 @@ struct kl_cmd {
 extern const struct kl_cmd kl_cmds_crypto[];
 extern const size_t kl_cmds_crypto_n;
 
+/* TLS 1.2 offload: 0xC4, 0xCB, 0xCF, 0xB1..0xBB (se/cmd_tls.c). */
+extern const struct kl_cmd kl_cmds_tls[];
+extern const size_t kl_cmds_tls_n;
+
 #endif

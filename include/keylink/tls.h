@@ -62,7 +62,9 @@ struct kl_tls_config {
     /* Sent as SNI and checked against the leaf's subjectAltName dNSName entries (or
      * iPAddress when it is a dotted IPv4 address). Required. */
     const char *server_name;
-    /* ALPN protocols to offer, most preferred first; NULL/0: no ALPN. */
+    /* ALPN protocols to offer, most preferred first; NULL/0: no ALPN. A server that
+     * answers none leaves kl_tls.alpn empty (the caller decides); one that answers a name
+     * not offered is refused. */
     const char *const *alpn;
     size_t alpn_n;
     /* Chip object ids: the root certificate (0x1003), and for mTLS the key pair (0x1004)

@@ -1,0 +1,178 @@
+/* keylinkd: the keylink endpoint (registry + control-plane API; data plane: issue 7). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "config.h"
+#include "registry.h"
+#include "server_pki.h"
+
+static const char help_text[] =
+    "NAME\n"
+    "    keylinkd - the keylink endpoint: an AWS-IoT-Core-style registry and control API\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    keylinkd --data-dir DIR [--listen HOST:PORT] [--api HOST:PORT] [--config FILE]\n"
+    "             [--server-name NAME]... [--region REGION] [--account-id ID]\n"
+    "             [--endpoint-address HOST] [--max-body BYTES] [--max-import BYTES]\n"
+    "             [--api-threads N]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    keylinkd keeps the registry of CA certificates, device certificates, things and\n"
+    "    IoT policies (SQLite, DIR/registry.db) and serves the control-plane HTTP API that\n"
+    "    `keylink iot` (the `aws iot` look-alike) talks to. Every change is on disk before\n"
+    "    it is acknowledged: a kill -9 at any instant loses no acknowledged change.\n"
+    "\n"
+    "    The first start in an empty DIR creates: registry.db (schema migrations run on\n"
+    "    every start), server-root-ca.pem (the endpoint's root CA; devices trust it the way\n"
+    "    they trust Amazon Root CA 3) with its key server-root-ca.key, server.pem/server.key\n"
+    "    (the TLS server certificate for the server names), and admin-token (0600), the\n"
+    "    bearer token of the control API. Existing files are kept on later starts.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --data-dir DIR        where state lives (created 0700). Required.\n"
+    "    --listen HOST:PORT    data plane (TLS + MQTT) address, default 0.0.0.0:8883.\n"
+    "                          Data plane: issue 7. This build parses and stores the\n"
+    "                          address but does not open the port yet.\n"
+    "    --api HOST:PORT       control API address, default 127.0.0.1:8443 (loopback;\n"
+    "                          port 0 picks a free one, printed on start).\n"
+    "    --config FILE         read settings from FILE first: one `key = value` a line,\n"
+    "                          `#` comments; keys are the long option names without\n"
+    "                          dashes in front (data-dir, listen, api, server-name, ...).\n"
+    "                          Flags on the command line win.\n"
+    "    --server-name NAME    a DNS name or IP address for the server certificate; may be\n"
+    "                          repeated. Default: localhost, 127.0.0.1 and this machine's\n"
+    "                          host name. Used only when server.pem is made.\n"
+    "    --region REGION       region in ARNs, default us-east-1.\n"
+    "    --account-id ID       12-digit account in ARNs, default 123456789012.\n"
+    "    --endpoint-address H  what describe-endpoint answers, default the first name.\n"
+    "    --max-body BYTES      largest JSON request body, default 256K (413 beyond).\n"
+    "    --max-import BYTES    largest bulk-import body, default 512M.\n"
+    "    --api-threads N       control API worker threads, default 4.\n"
+    "    --help, --version\n"
+    "\n"
+    "CONTROL API\n"
+    "    AWS IoT's REST paths and JSON (docs/api.md), with `Authorization: Bearer TOKEN`\n"
+    "    where TOKEN is the content of DIR/admin-token. Errors are AWS-style JSON\n"
+    "    {\"__type\": \"ResourceNotFoundException\", \"message\": ...} with the matching\n"
+    "    HTTP status.\n"
+    "\n"
+    "SIGNALS\n"
+    "    SIGINT and SIGTERM stop the daemon cleanly.\n"
+    "\n"
+    "FILES\n"
+    "    DIR/registry.db, DIR/server-root-ca.pem, DIR/server-root-ca.key, DIR/server.pem,\n"
+    "    DIR/server.key, DIR/admin-token, DIR/lock\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 after a clean stop, 1 on a start-up error, 2 on a usage error.\n"
+    "\n"
+    "SEE ALSO\n"
+    "    keylink iot --help, docs/registry.md, docs/api.md\n";
+
+static int lock_dir(const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB)) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd; /* held until exit */
+}
+
+int main(int argc, char **argv)
+{
+    struct kl_config cfg;
+    char msg[512];
+    kl_config_defaults(&cfg);
+    if (kl_config_parse(&cfg, argc, argv, msg, sizeof msg)) {
+        fprintf(stderr, "keylinkd: %s\n(see keylinkd --help)\n", msg);
+        return 2;
+    }
+    if (cfg.help) {
+        fputs(help_text, stdout);
+        return 0;
+    }
+    if (cfg.version) {
+        printf("keylinkd 0.1.0 (registry schema %d)\n", kl_registry_schema_version());
+        return 0;
+    }
+    if (!cfg.data_dir[0]) {
+        fprintf(stderr, "keylinkd: --data-dir is required (see keylinkd --help)\n");
+        return 2;
+    }
+    kl_config_default_names(&cfg);
+    if (mkdir(cfg.data_dir, 0700) && errno != EEXIST) {
+        fprintf(stderr, "keylinkd: cannot create %s: %s\n", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    if (lock_dir(cfg.data_dir) < 0) {
+        fprintf(stderr, "keylinkd: %s is in use by another keylinkd\n", cfg.data_dir);
+        return 1;
+    }
+    /* signals are taken by sigwait below; block them before any thread starts */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct kl_reg_err err = {0};
+    char dbpath[1100];
+    snprintf(dbpath, sizeof dbpath, "%s/registry.db", cfg.data_dir);
+    struct kl_registry_opts ro = {cfg.region, cfg.account_id};
+    struct kl_registry *reg = NULL;
+    if (kl_registry_open(dbpath, &ro, &reg, &err)) {
+        fprintf(stderr, "keylinkd: %s\n", err.msg);
+        return 1;
+    }
+    const char *names[KL_CFG_MAX_NAMES];
+    for (size_t i = 0; i < cfg.n_names; i++)
+        names[i] = cfg.names[i];
+    char token[65];
+    if (kl_server_pki_ensure(cfg.data_dir, names, cfg.n_names, &err) ||
+        kl_admin_token_ensure(cfg.data_dir, token, &err)) {
+        fprintf(stderr, "keylinkd: %s\n", err.msg);
+        kl_registry_close(reg);
+        return 1;
+    }
+    struct kl_api_cfg ac = {
+        .host = cfg.api_host,
+        .port = cfg.api_port,
+        .token = token,
+        .max_body = cfg.max_body,
+        .max_import = cfg.max_import,
+        .endpoint_address = cfg.endpoint_address[0] ? cfg.endpoint_address : cfg.names[0],
+        .threads = cfg.api_threads,
+    };
+    struct kl_api *api = NULL;
+    kl_reg_rc rc = kl_api_start(reg, &ac, &api, &err);
+    OPENSSL_cleanse(token, sizeof token);
+    if (rc) {
+        fprintf(stderr, "keylinkd: %s\n", err.msg);
+        kl_registry_close(reg);
+        return 1;
+    }
+    fprintf(stderr,
+            "keylinkd: control API on http://%s:%d (token in %s/admin-token); data plane "
+            "%s:%d not opened (issue 7)\n",
+            cfg.api_host, kl_api_port(api), cfg.data_dir, cfg.listen_host, cfg.listen_port);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "keylinkd: signal %d, stopping\n", sig);
+    kl_api_stop(api);
+    kl_registry_close(reg);
+    return 0;
+}
