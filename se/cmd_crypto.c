@@ -446,7 +446,9 @@ static KL_HANDLER(cmd_cipher_update)
     return st;
 }
 
-/* Hands out the next piece of checked plaintext; the last piece ends the context. */
+/* Hands out the next piece of checked plaintext. A piece shorter than KL_CS_OUT_PIECE
+ * (possibly empty) is the last one and ends the context, so the host simply asks again
+ * while it gets full pieces. */
 static kl_status drain(struct kl_cs_cipher *x, uint8_t *resp, size_t cap, size_t *rlen)
 {
     size_t n = x->len - x->off;
@@ -455,7 +457,7 @@ static kl_status drain(struct kl_cs_cipher *x, uint8_t *resp, size_t cap, size_t
     memcpy(resp, x->buf + x->off, n);
     x->off += n;
     *rlen = n;
-    if (x->off == x->len) kl_cs_cipher_end(x);
+    if (n < KL_CS_OUT_PIECE) kl_cs_cipher_end(x);
     return KL_OK;
 }
 
