@@ -105,8 +105,13 @@ static kl_status commit(struct kl_chip *c)
     kl_image_free_data(c->committed, c->committed_len);
     c->committed = b;
     c->committed_len = n;
-    c->dirty = 0;
+    c->uncommitted = 0;
     return KL_OK;
+}
+
+void kl_chip_retry_commit(struct kl_chip *c)
+{
+    if (c->uncommitted) (void)commit(c);
 }
 
 void kl_chip_event(struct kl_chip *c, uint8_t reset_event)
@@ -115,8 +120,8 @@ void kl_chip_event(struct kl_chip *c, uint8_t reset_event)
     if (c->st.reset_count < UINT32_MAX) c->st.reset_count++;
     kl_chip_reset_volatile(c);
     /* Not tied to a command: when the commit fails, the count stays in memory and goes
-     * out with the next successful commit. */
-    if (commit(c) != KL_OK) c->dirty = 1;
+     * out with the next successful commit (or the retry in kl_chip_tick). */
+    if (commit(c) != KL_OK) c->uncommitted = 1;
 }
 
 kl_status kl_chip_execute(struct kl_chip *c, uint8_t cmd, const uint8_t *req, size_t req_len,
@@ -138,7 +143,7 @@ kl_status kl_chip_execute(struct kl_chip *c, uint8_t cmd, const uint8_t *req, si
 
     c->snap = c->st;
     c->events = 0;
-    int was_dirty = c->dirty;
+    c->dirty = 0;
     size_t rlen = 0;
     kl_status st = k->fn(c, req, req_len, resp, resp_cap, &rlen);
     if (st == KL_OK && rlen > resp_cap) st = KL_E_INTERNAL;
@@ -146,13 +151,13 @@ kl_status kl_chip_execute(struct kl_chip *c, uint8_t cmd, const uint8_t *req, si
         st = KL_E_STORAGE;
     if (st != KL_OK) {
         c->st = c->snap; /* the command changed nothing */
-        c->dirty = was_dirty;
         rlen = 0;
     } else if (c->st.pending_reset) {
         kl_chip_reset_volatile(c);
     }
     if (c->events) kl_chip_event(c, c->events);
     c->events = 0;
+    c->dirty = 0;
     kl_cx_wipe(&c->snap, sizeof c->snap);
     if (st != KL_OK) kl_cx_wipe(resp, resp_cap < KL_MAX_PAYLOAD ? resp_cap : KL_MAX_PAYLOAD);
     *resp_len = rlen;

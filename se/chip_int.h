@@ -135,7 +135,8 @@ struct kl_chip {
     struct kl_image *image;
     uint8_t *committed; /* bytes of the last committed image */
     size_t committed_len;
-    int dirty; /* persistent state changed outside a PERSIST command */
+    int dirty;       /* this command stored persistent material (kl_obj_store_secret) */
+    int uncommitted; /* a reset outside a command could not be committed yet */
     /* Kept outside kl_state because failures change them on purpose: ADMIN_AUTH uses
      * the challenge up either way, a failed VERIFY_BOOT may reset the chip. */
     int challenge_set;
@@ -225,6 +226,8 @@ int kl_config_valid(const uint8_t cfg[KL_CONFIG_LEN]);
 
 /* chip.c: volatile reset (temporary objects, sessions, channel, admin, secure boot). */
 void kl_chip_reset_volatile(struct kl_chip *c);
+/* chip.c: commits a reset count that an earlier event could not commit (no-op if none). */
+void kl_chip_retry_commit(struct kl_chip *c);
 
 /* watchdog.c */
 uint32_t kl_wd_period(const struct kl_state *s, int initial);

@@ -42,6 +42,7 @@ void kl_chip_tick(struct kl_chip *c, uint64_t now_ms)
     if (!c) return;
     c->now_ms = now_ms;
     c->have_now = 1;
+    kl_chip_retry_commit(c);
     if (!(c->st.config[0] & KL_CFG_WATCHDOG)) return;
     if (c->st.wd_deadline == 0) {
         kl_wd_arm(c, 1);

@@ -152,7 +152,28 @@ static void test_commit_failure(void)
     /* temporary objects need no commit */
     CHECK_ST(fx_data_obj(&f, 0x21, 1, 8, NULL), KL_OK);
     CHECK_ST(fx_write(&f, 0x21, 0, d, 4), KL_OK);
+    /* a watchdog reset while the disk fails: counted in memory, reads still answer,
+     * committed by the next tick once the disk is back */
+    CHECK_ST(fx_exec(&f, C_GETCFG, NULL, 0), KL_OK);
     CHECK(rmdir(tmp) == 0);
+    uint8_t cfg[12];
+    memcpy(cfg, f.resp, 12);
+    cfg[0] |= 0x10;
+    kl_put32(cfg + 4, 100);
+    CHECK_ST(fx_exec(&f, C_SETCFG, cfg, 12), KL_OK);
+    CHECK(mkdir(tmp, 0700) == 0);
+    fx_status(&f, s);
+    uint32_t r0 = kl_be32(s + 54);
+    kl_chip_tick(f.c, 1000);
+    kl_chip_tick(f.c, 1100); /* expired: reset, commit fails */
+    fx_status(&f, s);
+    CHECK(kl_be32(s + 54) == r0 + 1);
+    CHECK_ST(fx_read(&f, 0x10, 0, 4), KL_OK);
+    CHECK(rmdir(tmp) == 0);
+    kl_chip_tick(f.c, 1150); /* retries the commit */
+    fx_reopen(&f);
+    fx_status(&f, s);
+    CHECK(kl_be32(s + 54) == r0 + 1);
     CHECK_ST(fx_write(&f, 0x10, 0, d, 4), KL_OK);
     fx_reopen(&f);
     CHECK_ST(fx_read(&f, 0x10, 0, 4), KL_OK);
