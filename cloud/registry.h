@@ -286,11 +286,13 @@ struct kl_reg_import_result {
     long first_failed_line; /* 1-based, 0 when none */
     char first_error[256];
 };
-/* Imports the batch-provisioning file (docs/registry.md, "Bulk import"): one JSON object
- * per line with thingName and certificatePem (optional caCertificatePem, status,
- * attributes, policyName). Each line creates the thing (if missing), registers the
- * certificate and attaches it. All lines are applied in one transaction: when any line
- * fails nothing is changed and res->first_failed_line names it (all-or-nothing). */
+/* Imports the batch-provisioning file (docs/registry.md, "Bulk import"; init_tls_iot
+ * --batch writes it as bulk-registration.jsonl): one JSON object per line with thingName
+ * and certificatePem; optional caCertificatePem, caCertificateId and certificateId (both
+ * checked when present), status, attributes, policyName; other fields are ignored. Each line
+ * creates the thing (if missing), registers the certificate and attaches it. All lines are applied
+ * in one transaction: when any line fails nothing is changed and res->first_failed_line names it
+ * (all-or-nothing). */
 kl_reg_rc kl_reg_import(struct kl_registry *reg, const char *data, size_t len,
                         const char *default_status, struct kl_reg_import_result *res,
                         struct kl_reg_err *err);

@@ -33,21 +33,13 @@ static kl_reg_rc import_line(struct kl_registry *reg, const char *line, size_t l
     const char *ca_pem = opt_str(o, "caCertificatePem", &bad);
     const char *status = opt_str(o, "status", &bad);
     const char *policy = opt_str(o, "policyName", &bad);
+    const char *want_ca = opt_str(o, "caCertificateId", &bad);
+    const char *want_id = opt_str(o, "certificateId", &bad);
     json_t *attrs = json_object_get(o, "attributes");
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        if (strcmp(k, "thingName") && strcmp(k, "certificatePem") &&
-            strcmp(k, "caCertificatePem") && strcmp(k, "status") && strcmp(k, "policyName") &&
-            strcmp(k, "attributes"))
-            bad = 2;
-    }
+    /* other fields (serialNumber, device, ...) are the provisioning's notes: ignored */
     kl_reg_rc rc = KL_REG_OK;
-    if (bad == 1 || (attrs && !json_is_object(attrs)))
+    if (bad || (attrs && !json_is_object(attrs)))
         rc = kl_reg_fail(err, KL_REG_INVALID, "a field has the wrong JSON type");
-    else if (bad == 2)
-        rc = kl_reg_fail(err, KL_REG_INVALID, "unknown field");
     else if (!thing || !pem)
         rc = kl_reg_fail(err, KL_REG_INVALID, "thingName and certificatePem are required");
     char *attr_text = NULL;
@@ -59,6 +51,12 @@ static kl_reg_rc import_line(struct kl_registry *reg, const char *line, size_t l
     if (rc == KL_REG_OK)
         rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status ? status : default_status, cache, &c,
                                      err);
+    if (rc == KL_REG_OK && want_id && strcmp(want_id, c.id))
+        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                         "certificateId is not the SHA-256 of the certificate");
+    if (rc == KL_REG_OK && want_ca && strcmp(want_ca, c.ca_id))
+        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                         "the certificate is not signed by the CA caCertificateId names");
     if (rc == KL_REG_OK) rc = kl_reg_thing_attach_tx(reg, thing, c.id, err);
     if (rc == KL_REG_OK && policy) rc = kl_reg_policy_attach_tx(reg, policy, c.arn, err);
     if (rc == KL_REG_OK) {

@@ -1,0 +1,79 @@
+/*
+ * kl-gen-batch: writes a bulk-import file (docs/registry.md) of N things, each with its own
+ * device certificate signed by the given CA. One device key serves every certificate (the
+ * certificates differ by serial and CN), which keeps 100,000 certificates fast to make.
+ * usage: kl-gen-batch CA_CERT.pem CA_KEY.pem COUNT PREFIX OUT.jsonl
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+static X509 *read_cert(const char *p)
+{
+    FILE *f = fopen(p, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f) fclose(f);
+    return x;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: kl-gen-batch CA_CERT.pem CA_KEY.pem COUNT PREFIX OUT.jsonl\n");
+        return 2;
+    }
+    X509 *ca = read_cert(argv[1]);
+    FILE *kf = fopen(argv[2], "r");
+    EVP_PKEY *cak = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    if (kf) fclose(kf);
+    long count = strtol(argv[3], NULL, 10);
+    FILE *out = fopen(argv[5], "w");
+    EVP_PKEY *dk = EVP_EC_gen("P-256");
+    if (!ca || !cak || count < 1 || !out || !dk) {
+        fprintf(stderr, "kl-gen-batch: bad CA, key, count or output\n");
+        return 1;
+    }
+    BIO *mem = BIO_new(BIO_s_mem());
+    for (long i = 0; i < count; i++) {
+        char cn[128];
+        snprintf(cn, sizeof cn, "%s-%07ld", argv[4], i);
+        X509 *x = X509_new();
+        X509_NAME *n = X509_NAME_new();
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set_int64(X509_get_serialNumber(x), i + 1000);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (unsigned char *)cn, -1, -1, 0);
+        X509_set_subject_name(x, n);
+        X509_set_issuer_name(x, X509_get_subject_name(ca));
+        X509_gmtime_adj(X509_getm_notBefore(x), -60);
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30);
+        X509_set_pubkey(x, dk);
+        if (X509_sign(x, cak, EVP_sha256()) <= 0) {
+            fprintf(stderr, "kl-gen-batch: signing failed\n");
+            return 1;
+        }
+        (void)BIO_reset(mem);
+        PEM_write_bio_X509(mem, x);
+        char *pem;
+        long pl = BIO_get_mem_data(mem, &pem);
+        fprintf(out, "{\"thingName\":\"%s\",\"certificatePem\":\"", cn);
+        for (long k = 0; k < pl; k++) {
+            if (pem[k] == '\n')
+                fputs("\\n", out);
+            else
+                fputc(pem[k], out);
+        }
+        fputs("\"}\n", out);
+        X509_NAME_free(n);
+        X509_free(x);
+    }
+    BIO_free(mem);
+    EVP_PKEY_free(dk);
+    EVP_PKEY_free(cak);
+    X509_free(ca);
+    return fclose(out) ? 1 : 0;
+}
