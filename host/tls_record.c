@@ -100,9 +100,9 @@ static void drop_record(struct kl_tls *t)
 static kl_status fill(struct kl_tls *t, size_t want, uint64_t deadline)
 {
     while (t->rx_len < want) {
+        /* at least one attempt, so a zero timeout polls what is there */
         uint64_t now = kl_tls_now_ms(t);
-        if (now >= deadline) return KL_E_TIMEOUT;
-        uint64_t left = deadline - now;
+        uint64_t left = deadline > now ? deadline - now : 0;
         size_t got = 0;
         kl_status st = t->tr.recv(t->tr.ctx, t->rx + t->rx_len, t->rx_cap - t->rx_len, &got,
                                   left > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)left);
@@ -118,8 +118,10 @@ kl_status kl_tls_read_record(struct kl_tls *t, uint64_t deadline, uint8_t *type,
 {
     drop_record(t);
     t->app_len = 0;
+    /* A timeout is not an error here: a partial record stays in rx for the next call
+     * (the handshake turns a timeout into a failure itself). */
     kl_status st = fill(t, REC_HDR, deadline);
-    if (st == KL_E_TIMEOUT && t->rx_len == 0) return st; /* nothing pending: clean timeout */
+    if (st == KL_E_TIMEOUT) return st;
     if (st != KL_OK)
         return kl_tls_fail(t, st, -1, "network: %s while reading a record", kl_status_name(st));
     uint8_t ct = t->rx[0];
@@ -147,6 +149,7 @@ kl_status kl_tls_read_record(struct kl_tls *t, uint64_t deadline, uint8_t *type,
                            "server record of %zu bytes breaks max_fragment_length", n);
     }
     st = fill(t, REC_HDR + n, deadline);
+    if (st == KL_E_TIMEOUT) return st;
     if (st != KL_OK)
         return kl_tls_fail(t, st, -1, "network: %s inside a record", kl_status_name(st));
     t->rec_total = REC_HDR + n;
