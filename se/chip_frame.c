@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "channel.h"
 #include "chip.h"
 #include "keylink/frame.h"
 
@@ -24,10 +25,8 @@ size_t kl_chip_frame(struct kl_chip *c, const uint8_t *in, size_t in_len, uint8_
         return answer_status(KL_E_BAD_FRAME, out, out_cap);
 
     if (f.flags & KL_FRAME_FLAG_ENC) {
-        /* SECURE CHANNEL HOOK: the channel helper replaces this branch with
-         * kl_channel_unwrap (se/channel.h) -> kl_chip_execute -> kl_channel_wrap.
-         * Until the channel exists, a protected frame cannot be understood. */
-        return answer_status(KL_E_BAD_FRAME, out, out_cap);
+        /* Protected frame: the secure channel unwraps, runs and wraps it. */
+        return kl_channel_frame(c, &f, out, out_cap);
     }
 
     /* The response payload goes straight to its place in the output frame. */

@@ -33,6 +33,9 @@ struct kl_cmd {
 /* Each group exports its table; the dispatcher (chip.c) walks them all. */
 extern const struct kl_cmd kl_cmds_crypto[];
 extern const size_t kl_cmds_crypto_n;
+/* Secure channel: GET_IDENTITY, CHANNEL_OPEN, CHANNEL_CLOSE (se/channel.c). */
+extern const struct kl_cmd kl_cmds_channel[];
+extern const size_t kl_cmds_channel_n;
 
 /* TLS 1.2 offload: 0xC4, 0xCB, 0xCF, 0xB1..0xBB (se/cmd_tls.c). */
 extern const struct kl_cmd kl_cmds_tls[];
