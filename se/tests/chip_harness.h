@@ -139,6 +139,7 @@ static inline kl_status h_delete(struct h_chip *h, uint16_t id)
 static inline uint8_t *h_unhex(const char *s, size_t *n)
 {
     size_t l = strlen(s);
+    *n = 0;
     uint8_t *b = malloc(l / 2 + 1);
     if (!b || l % 2) {
         free(b);

@@ -356,7 +356,7 @@ static void run_aead(struct h_chip *h, json_t *root, uint8_t alg)
         size_t tagl = (size_t)json_integer_value(json_object_get(g, "tagSize")) / 8;
         json_array_foreach(json_object_get(g, "tests"), ti, t)
         {
-            size_t kl, ivl, al, ml, cl, tl;
+            size_t kl = 0, ivl = 0, al = 0, ml = 0, cl = 0, tl = 0;
             uint8_t *k = h_unhex(sget(t, "key"), &kl), *iv = h_unhex(sget(t, "iv"), &ivl),
                     *aad = h_unhex(sget(t, "aad"), &al), *m = h_unhex(sget(t, "msg"), &ml),
                     *ct = h_unhex(sget(t, "ct"), &cl), *tag = h_unhex(sget(t, "tag"), &tl);
@@ -428,7 +428,7 @@ static void run_cbc(struct h_chip *h, json_t *root)
     {
         json_array_foreach(json_object_get(g, "tests"), ti, t)
         {
-            size_t kl, ivl, ml, cl;
+            size_t kl = 0, ivl = 0, ml = 0, cl = 0;
             uint8_t *k = h_unhex(sget(t, "key"), &kl), *iv = h_unhex(sget(t, "iv"), &ivl),
                     *m = h_unhex(sget(t, "msg"), &ml), *ct = h_unhex(sget(t, "ct"), &cl);
             uint8_t *out = malloc(ml + cl + 64);
@@ -513,7 +513,7 @@ static void run_mac(struct h_chip *h, json_t *root, uint8_t alg)
         size_t tagl = (size_t)json_integer_value(json_object_get(g, "tagSize")) / 8;
         json_array_foreach(json_object_get(g, "tests"), ti, t)
         {
-            size_t kl, ml, tl;
+            size_t kl = 0, ml = 0, tl = 0;
             uint8_t *k = h_unhex(sget(t, "key"), &kl), *m = h_unhex(sget(t, "msg"), &ml),
                     *tag = h_unhex(sget(t, "tag"), &tl);
             if (!k || !m || !tag || tl > tagl) {
