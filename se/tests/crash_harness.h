@@ -63,6 +63,20 @@ static inline uint64_t crash_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Where the state dirs go: KL_CRASH_DIR, else /dev/shm, else TMPDIR or /tmp. A SIGKILL
+ * leaves the page cache intact, so these tests need no disk: what they prove (the
+ * image is the old or the new one, never torn, never missing an acknowledged change)
+ * is the same on tmpfs, where fsync does not wait for a busy disk. The fsync steps
+ * still run, and KEYLINK_FAULT kills at each of them. */
+static inline const char *crash_base_dir(void)
+{
+    const char *d = getenv("KL_CRASH_DIR");
+    if (d != NULL && d[0] != '\0') return d;
+    if (access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+    d = getenv("TMPDIR");
+    return d != NULL && d[0] != '\0' ? d : "/tmp";
+}
+
 /* Starts this program as "argv0 --child args..." with fault (NULL: none) in
  * KEYLINK_FAULT. 0 on success. */
 static inline int crash_spawn(struct crash_run *r, char *const args[], const char *fault)

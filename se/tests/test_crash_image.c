@@ -166,9 +166,8 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "--child") == 0)
         return child(argv[2], strtoull(argv[3], NULL, 10));
     crash_seed();
-    const char *tmp = getenv("TMPDIR");
     char base[256];
-    snprintf(base, sizeof base, "%s/kl-crash-img-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+    snprintf(base, sizeof base, "%s/kl-crash-img-XXXXXX", crash_base_dir());
     if (mkdtemp(base) == NULL) {
         perror("mkdtemp");
         return 1;
