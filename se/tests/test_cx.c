@@ -272,6 +272,8 @@ static void test_ec(void)
     sec1[0] = 4;
     memcpy(sec1 + 1, pub, 64);
     CHECK(kl_cx_ec_decode_sec1(sec1, 65, out) == KL_OK && memcmp(out, pub, 64) == 0);
+    sec1[0] = 6 | (pub[63] & 1); /* hybrid form: same length, refused */
+    CHECK(kl_cx_ec_decode_sec1(sec1, 65, out) == KL_E_BAD_KEY);
     sec1[0] = 2 | (pub[63] & 1);
     CHECK(kl_cx_ec_decode_sec1(sec1, 33, out) == KL_E_BAD_KEY); /* compressed: refused */
     unhex("3059301306072a8648ce3d020106082a8648ce3d030107034200", spki);
