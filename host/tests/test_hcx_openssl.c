@@ -76,9 +76,11 @@ static void test_ecdh(void)
         REQUIRE(EVP_PKEY_get_bn_param(ok, OSSL_PKEY_PARAM_PRIV_KEY, &bn) == 1);
         REQUIRE(BN_bn2binpad(bn, opriv, 32) == 32);
         BN_clear_free(bn);
-        /* Same scalar, same public key. */
-        CHECK(kl_hcx_p256_pub(opriv, mine) == KL_OK);
-        CHECK(memcmp(mine, opub, 64) == 0);
+        /* Same scalar, same public key (a sample: each costs a scalar multiplication). */
+        if (i < 25) {
+            CHECK(kl_hcx_p256_pub(opriv, mine) == KL_OK);
+            CHECK(memcmp(mine, opub, 64) == 0);
+        }
         /* Host key pair, shared secret both ways. */
         CHECK(kl_hcx_p256_keygen(rng, NULL, hpriv, hpub) == KL_OK);
         CHECK(kl_hcx_p256_ecdh(hpriv, opub, s_h) == KL_OK);
@@ -87,9 +89,11 @@ static void test_ecdh(void)
         REQUIRE(dc && EVP_PKEY_derive_init(dc) == 1 && EVP_PKEY_derive_set_peer(dc, hk) == 1);
         REQUIRE(EVP_PKEY_derive(dc, s_o, &slen) == 1 && slen == 32);
         CHECK(memcmp(s_h, s_o, 32) == 0);
-        /* And the host agrees with itself in the other direction. */
-        CHECK(kl_hcx_p256_ecdh(opriv, hpub, s_h) == KL_OK);
-        CHECK(memcmp(s_h, s_o, 32) == 0);
+        /* And the host agrees with itself in the other direction (a sample). */
+        if (i < 25) {
+            CHECK(kl_hcx_p256_ecdh(opriv, hpub, s_h) == KL_OK);
+            CHECK(memcmp(s_h, s_o, 32) == 0);
+        }
         EVP_PKEY_CTX_free(dc);
         EVP_PKEY_free(hk);
         EVP_PKEY_free(ok);
@@ -115,10 +119,10 @@ static void ossl_gcm(int enc, const uint8_t *key, size_t klen, const uint8_t *iv
 
 static void test_gcm(void)
 {
-    static uint8_t key[32], iv[12], aad[64], pt[700], ct_h[700], ct_o[700], back[700];
+    static uint8_t key[32], iv[12], aad[64], pt[300], ct_h[300], ct_o[300], back[300];
     uint8_t tag_h[16], tag_o[16];
     for (int i = 0; i < 200; i++) {
-        size_t klen = rnd(2) ? 32 : 16, alen = rnd(65), n = rnd(i < 20 ? 40 : 700);
+        size_t klen = rnd(2) ? 32 : 16, alen = rnd(65), n = rnd(i < 20 ? 40 : 300);
         int ok;
         REQUIRE(RAND_bytes(key, 32) == 1 && RAND_bytes(iv, 12) == 1 &&
                 RAND_bytes(aad, sizeof aad) == 1 && RAND_bytes(pt, sizeof pt) == 1);
@@ -148,7 +152,7 @@ static void test_gcm(void)
 
 static void test_hash_mac_kdf(void)
 {
-    static uint8_t msg[3000], key[150], salt[80], info[80];
+    static uint8_t msg[1000], key[150], salt[80], info[80];
     uint8_t h1[32], h2[32], okm1[200], okm2[200];
     for (int i = 0; i < 100; i++) {
         size_t n = rnd(sizeof msg), kn = rnd(sizeof key), sn = rnd(sizeof salt),
