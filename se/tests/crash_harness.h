@@ -26,8 +26,9 @@ struct crash_run {
     int fd;          /* read end of the ack pipe */
     uint8_t part[8]; /* a partly read ack */
     size_t npart;
-    uint64_t last;  /* last acknowledged number */
-    uint64_t count; /* acks received in this run */
+    uint64_t last;    /* last acknowledged number */
+    uint64_t count;   /* acks received in this run */
+    uint64_t stop_at; /* crash_read returns once count reaches it (0: never) */
     int eof;
 };
 
@@ -121,7 +122,7 @@ static inline uint64_t crash_be64(const uint8_t *b)
 static inline int crash_read(struct crash_run *r, int timeout_ms)
 {
     uint64_t end = crash_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
-    while (!r->eof) {
+    while (!r->eof && (r->stop_at == 0 || r->count < r->stop_at)) {
         int wait = -1;
         if (timeout_ms >= 0) {
             uint64_t now = crash_now_ms();
@@ -158,6 +159,33 @@ static inline int crash_read(struct crash_run *r, int timeout_ms)
 }
 
 /* Kills (if kill_it), drains the pipe, reaps. Returns the wait status. */
+static inline int crash_finish(struct crash_run *r, int kill_it);
+
+/* Kills the child at a random instant: one round in four 0..39 ms after the start (so
+ * also while it opens and loads), the others 0..3 ms after its 1st..20th
+ * acknowledgement (while it streams changes, whatever the speed of the disk).
+ * *rc gets -1 if the acks were out of order. Returns the wait status. */
+static inline int crash_kill_random(struct crash_run *r, int *rc)
+{
+    if (crash_rand() % 4 == 0) {
+        *rc = crash_read(r, (int)(crash_rand() % 40));
+    } else {
+        r->stop_at = 1 + crash_rand() % 20;
+        *rc = crash_read(r, 30000);
+        r->stop_at = 0;
+        struct timespec ts = {0, (long)(crash_rand() % 3000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return crash_finish(r, 1);
+}
+
+/* Child side: after its last change a child that is to be killed waits for it. */
+static inline void crash_wait_for_kill(void)
+{
+    for (;;)
+        pause();
+}
+
 static inline int crash_finish(struct crash_run *r, int kill_it)
 {
     if (kill_it) kill(r->pid, SIGKILL);

@@ -18,6 +18,9 @@
 
 #define MIN_CHANGES 1000
 #define RANDOM_KILLS 40
+/* Changes per child run at most, then it waits to be killed: keeps each object far
+ * below its 10,000-write endurance however fast the disk is. */
+#define ROUND_CAP 300
 #define DATA_ID 0x2001
 #define CTR_ID 0x2002
 #define DATA_LEN 64
@@ -138,7 +141,7 @@ static kl_status create(struct kl_chip *c, unsigned id, uint8_t type, unsigned s
     return exec(c, CMD_CREATE_OBJECT, req, n, resp, &rl);
 }
 
-static int child(const char *dir, uint64_t target)
+static int child(const char *dir, uint64_t target, int stay)
 {
     struct kl_chip *c = NULL;
     if (kl_chip_open(dir, &c) != KL_OK) return 2;
@@ -172,6 +175,7 @@ static int child(const char *dir, uint64_t target)
         }
         if (crash_ack(k) != 0) return 7;
     }
+    if (stay) crash_wait_for_kill();
     kl_chip_close(c);
     return 0;
 }
@@ -203,14 +207,14 @@ struct round {
     int status;
 };
 
-/* Runs the child from state floor: killed after delay_ms (>= 0), or by fault, or (both
- * absent) until it reaches target. */
-static int run(const char *dir, uint64_t floor, int delay_ms, const char *fault, uint64_t target,
+/* Runs the child from state floor: killed at a random instant (kill_it), or by fault, or
+ * (neither) until it reaches target. */
+static int run(const char *dir, uint64_t floor, int kill_it, const char *fault, uint64_t target,
                struct round *out)
 {
     char tbuf[32];
     snprintf(tbuf, sizeof tbuf, "%llu", (unsigned long long)target);
-    char *args[] = {"crash-chip-child", "--child", (char *)dir, tbuf, NULL};
+    char *args[] = {"crash-chip-child", "--child", (char *)dir, tbuf, kill_it ? "1" : "0", NULL};
     struct crash_run r;
     memset(out, 0, sizeof *out);
     if (crash_spawn(&r, args, fault) != 0) {
@@ -218,9 +222,8 @@ static int run(const char *dir, uint64_t floor, int delay_ms, const char *fault,
         return -1;
     }
     int rc = 0;
-    if (delay_ms >= 0) {
-        rc = crash_read(&r, delay_ms);
-        out->status = crash_finish(&r, 1);
+    if (kill_it) {
+        out->status = crash_kill_random(&r, &rc);
     } else {
         rc = crash_read(&r, 60000); /* guard against a hang */
         out->status = crash_finish(&r, !r.eof);
@@ -250,8 +253,8 @@ static int killed(int ws)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "--child") == 0)
-        return child(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 5 && strcmp(argv[1], "--child") == 0)
+        return child(argv[2], strtoull(argv[3], NULL, 10), strcmp(argv[4], "1") == 0);
     crash_seed();
     char base[256];
     snprintf(base, sizeof base, "%s/kl-crash-chip-XXXXXX", crash_base_dir());
@@ -261,15 +264,13 @@ int main(int argc, char **argv)
     }
     char dir[300];
     snprintf(dir, sizeof dir, "%s/state", base);
-    const uint64_t forever = UINT64_C(1) << 40;
     uint64_t floor = 0, acked = 0;
     int ahead = 0;
     struct round rd;
 
     /* Random instants; the first runs also catch the factory commit and the creates. */
     for (int i = 0; i < RANDOM_KILLS && failures == 0; i++) {
-        if (run(dir, floor, (int)(crash_rand() % 40), NULL, forever, &rd) != 0 ||
-            !killed(rd.status)) {
+        if (run(dir, floor, 1, NULL, floor + ROUND_CAP, &rd) != 0 || !killed(rd.status)) {
             fprintf(stderr, "FAIL: random kill round %d (status 0x%x)\n", i, rd.status);
             failures++;
             break;
@@ -280,7 +281,7 @@ int main(int argc, char **argv)
     }
     /* The fault rounds need the objects in place: one uninterrupted change. */
     if (failures == 0 && floor == 0) {
-        CHECK(run(dir, floor, -1, NULL, 1, &rd) == 0 && WIFEXITED(rd.status) &&
+        CHECK(run(dir, floor, 0, NULL, 1, &rd) == 0 && WIFEXITED(rd.status) &&
               WEXITSTATUS(rd.status) == 0 && rd.m == 1);
         acked += rd.acks;
         floor = 1;
@@ -294,7 +295,7 @@ int main(int argc, char **argv)
             char fault[64];
             snprintf(fault, sizeof fault, "%s:%ld", kl_fault_step_name((enum kl_fault_step)step),
                      k);
-            if (run(dir, floor, -1, fault, forever, &rd) != 0) {
+            if (run(dir, floor, 0, fault, floor + ROUND_CAP, &rd) != 0) {
                 failures++;
                 break;
             }
@@ -313,7 +314,7 @@ int main(int argc, char **argv)
 
     if (failures == 0 && acked < MIN_CHANGES) {
         uint64_t target = floor + (MIN_CHANGES - acked);
-        CHECK(run(dir, floor, -1, NULL, target, &rd) == 0 && WIFEXITED(rd.status) &&
+        CHECK(run(dir, floor, 0, NULL, target, &rd) == 0 && WIFEXITED(rd.status) &&
               WEXITSTATUS(rd.status) == 0 && rd.m == (int64_t)target);
         acked += rd.acks;
     }

@@ -13,6 +13,7 @@
 
 #define MIN_CHANGES 1000
 #define RANDOM_KILLS 40
+#define ROUND_CAP 300 /* changes per child run at most, then it waits to be killed */
 
 static int failures;
 
@@ -48,7 +49,7 @@ static int decode(const uint8_t *data, size_t len, uint64_t *seq)
     return 0;
 }
 
-static int child(const char *dir, uint64_t target)
+static int child(const char *dir, uint64_t target, int stay)
 {
     struct kl_image *im = NULL;
     int fresh = 0;
@@ -71,6 +72,7 @@ static int child(const char *dir, uint64_t target)
         if (kl_image_commit(im, buf, len) != KL_OK) return 5;
         if (crash_ack(seq) != 0) return 6;
     }
+    if (stay) crash_wait_for_kill();
     kl_image_close(im);
     return 0;
 }
@@ -113,23 +115,24 @@ static int64_t check_state(const char *dir)
     return r;
 }
 
-/* One child run from state `floor` (the seq on disk): killed after delay_ms, or with
- * delay_ms < 0 run until it reaches target. Returns the seq on disk after it, or -1. */
-static int64_t run_round(const char *dir, uint64_t floor, int delay_ms, uint64_t target,
+/* One child run from state `floor` (the seq on disk): killed at a random instant (kill),
+ * or run until it reaches target. Returns the seq on disk after it, or -1. */
+static int64_t run_round(const char *dir, uint64_t floor, int kill_it, uint64_t target,
                          uint64_t *acked, uint64_t *last_ack, int *killed_mid_commit)
 {
     char tbuf[32];
     snprintf(tbuf, sizeof tbuf, "%llu", (unsigned long long)target);
-    char *args[] = {"crash-child", "--child", (char *)dir, tbuf, NULL};
+    char *args[] = {"crash-child", "--child", (char *)dir, tbuf, kill_it ? "1" : "0", NULL};
     struct crash_run r;
     if (crash_spawn(&r, args, NULL) != 0) {
         fprintf(stderr, "FAIL: spawn\n");
         return -1;
     }
     int ws;
-    if (delay_ms >= 0) {
-        if (crash_read(&r, delay_ms) != 0) failures++;
-        ws = crash_finish(&r, 1);
+    if (kill_it) {
+        int rc = 0;
+        ws = crash_kill_random(&r, &rc);
+        if (rc != 0) failures++;
         if (!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
             fprintf(stderr, "FAIL: child was not killed by SIGKILL (status 0x%x)\n", ws);
             return -1;
@@ -163,8 +166,8 @@ static int64_t run_round(const char *dir, uint64_t floor, int delay_ms, uint64_t
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "--child") == 0)
-        return child(argv[2], strtoull(argv[3], NULL, 10));
+    if (argc == 5 && strcmp(argv[1], "--child") == 0)
+        return child(argv[2], strtoull(argv[3], NULL, 10), strcmp(argv[4], "1") == 0);
     crash_seed();
     char base[256];
     snprintf(base, sizeof base, "%s/kl-crash-img-XXXXXX", crash_base_dir());
@@ -174,7 +177,6 @@ int main(int argc, char **argv)
     }
     char dir[300];
     snprintf(dir, sizeof dir, "%s/state", base);
-    const uint64_t forever = UINT64_C(1) << 40;
     uint64_t floor = 0, acked = 0;
     int mid = 0, ahead = 0;
 
@@ -182,8 +184,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < RANDOM_KILLS && failures == 0; i++) {
         int killed_mid = 0;
         uint64_t last_ack = 0;
-        int64_t s = run_round(dir, floor, (int)(crash_rand() % 40), forever, &acked, &last_ack,
-                              &killed_mid);
+        int64_t s = run_round(dir, floor, 1, floor + ROUND_CAP, &acked, &last_ack, &killed_mid);
         if (s < 0) {
             failures++;
             break;
@@ -203,8 +204,8 @@ int main(int argc, char **argv)
             uint64_t before = acked;
             /* Run by hand: the directory is inspected as the crash left it. */
             char tbuf[32];
-            snprintf(tbuf, sizeof tbuf, "%llu", (unsigned long long)forever);
-            char *args[] = {"crash-child", "--child", dir, tbuf, NULL};
+            snprintf(tbuf, sizeof tbuf, "%llu", (unsigned long long)(floor + ROUND_CAP));
+            char *args[] = {"crash-child", "--child", dir, tbuf, "0", NULL};
             struct crash_run r;
             CHECK(crash_spawn(&r, args, fault) == 0);
             CHECK(crash_read(&r, 30000) == 0);
@@ -243,7 +244,7 @@ int main(int argc, char **argv)
         uint64_t target = floor + (MIN_CHANGES - acked);
         int unused = 0;
         uint64_t last_ack = 0;
-        int64_t s = run_round(dir, floor, -1, target, &acked, &last_ack, &unused);
+        int64_t s = run_round(dir, floor, 0, target, &acked, &last_ack, &unused);
         CHECK(s == (int64_t)target);
     }
     printf("%d random kills (%d with a temp file left, %d after a rename not yet acknowledged), "
