@@ -21,6 +21,8 @@ static struct kl_se se;
 static uint8_t canned[KL_FRAME_MAX + 8];
 static size_t canned_len;
 static int opened, closed;
+static uint8_t last_tx[KL_FRAME_MAX];
+static size_t last_tx_len;
 
 static kl_status lb_open(struct kl_se *s, const char *arg)
 {
@@ -32,8 +34,8 @@ static kl_status lb_xfer(struct kl_se *s, const uint8_t *tx, size_t tx_len, uint
                          size_t *rx_len)
 {
     (void)s;
-    (void)tx;
-    (void)tx_len;
+    memcpy(last_tx, tx, tx_len);
+    last_tx_len = tx_len;
     if (canned_len > cap) return KL_E_PROTOCOL;
     memcpy(rx, canned, canned_len);
     *rx_len = canned_len;
@@ -147,6 +149,104 @@ static void response_checks(void)
     CHECK(closed == 1 && se.ops == NULL);
 }
 
+/* The request payload the last command put on the wire equals want (hex, from the
+ * layouts in docs/protocol.md), behind the right command byte, with a valid frame. */
+static int sent(uint8_t cmd, const char *want)
+{
+    uint8_t w[256];
+    size_t n = 0;
+    for (; want[2 * n]; n++) {
+        unsigned v;
+        sscanf(want + 2 * n, "%2x", &v);
+        w[n] = (uint8_t)v;
+    }
+    struct kl_frame f;
+    if (kl_frame_decode(last_tx, last_tx_len, &f) != KL_OK) return 0;
+    return f.code == cmd && f.flags == 0 && f.len == n && !memcmp(f.payload, w, n);
+}
+
+static void request_layouts(void)
+{
+    CHECK(kl_se_open(&se, "loop:x") == KL_OK);
+    uint8_t z[64] = {0}, sig[64], b[80];
+    for (int i = 0; i < 64; i++)
+        sig[i] = (uint8_t)i;
+    size_t n;
+    answer(KL_OK, NULL, 0);
+    struct kl_se_object_attr a = {.id = 0x1004,
+                                  .type = KL_SE_OBJ_KEY_PAIR,
+                                  .props = KL_SE_PROP_PERSISTENT | KL_SE_PROP_WIPE_ON_TAMPER,
+                                  .size = 96,
+                                  .rules = {7, 0x1F, 0, 3, 0x11, 0, 2, 0x10, 0},
+                                  .key_type = KL_SE_KEY_ECC_P256,
+                                  .usage1 = KL_SE_USAGE_SIGN,
+                                  .alg1 = KL_SE_ALG_ECDSA_SHA256,
+                                  .usage2 = KL_SE_USAGE_UNUSED,
+                                  .alg2 = KL_SE_ALG_NONE};
+    CHECK(kl_se_create_object(&se, &a) == KL_OK);
+    CHECK(sent(0x10, "1004030600600"
+                     "71f00031100021000"
+                     "040101ff00"));
+    a.id = 0x2001, a.type = KL_SE_OBJ_UP_COUNTER, a.props = KL_SE_PROP_PERSISTENT, a.size = 4;
+    a.initial = 0x01020304;
+    CHECK(kl_se_create_object(&se, &a) == KL_OK);
+    CHECK(sent(0x10, "20010502000407"
+                     "1f00031100021000"
+                     "040101ff0001020304"));
+    CHECK(kl_se_delete_object(&se, 0xBEEF) == KL_OK && sent(0x11, "beef"));
+    CHECK(kl_se_write_object(&se, 0x2000, 0x0102, (const uint8_t *)"\xAA\xBB", 2) == KL_OK);
+    CHECK(sent(0x13, "20000102aabb"));
+    answer(KL_OK, z, 5);
+    CHECK(kl_se_read_object_at(&se, 0x2000, 0x10, b, 5) == KL_OK && sent(0x12, "200000100005"));
+    answer(KL_OK, sig, 64);
+    CHECK(kl_se_sign(&se, 0x1004, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, (const uint8_t *)"hi", 2, b,
+                     sizeof b, &n) == KL_OK);
+    CHECK(sent(0xC8, "01100400016869") && n == 64 && !memcmp(b, sig, 64));
+    answer(KL_OK, NULL, 0);
+    CHECK(kl_se_verify(&se, 0x1004, KL_SE_SIG_DER, KL_SE_INPUT_DIGEST, sig, 3, z, 32) == KL_OK);
+    CHECK(sent(0xC8, "02100401000003000102"
+                     "0000000000000000000000000000000000000000000000000000000000000000"));
+    CHECK(kl_se_admin_auth(&se, 0x1001, sig) == KL_OK);
+    CHECK(sent(0xF9, "1001000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                     "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"));
+    CHECK(kl_se_set_lifecycle(&se, KL_SE_LC_OPERATIONAL) == KL_OK && sent(0xF3, "05"));
+    struct kl_se_config c = {.flags = 0x1A,
+                             .reset_events = 0x0F,
+                             .tamper_action = 1,
+                             .wd_initial_ms = 10000,
+                             .wd_normal_ms = 0x01020304};
+    CHECK(kl_se_set_config(&se, &c) == KL_OK && sent(0xF4, "1a0f0100000027100"
+                                                           "1020304"));
+    CHECK(kl_se_import_key(&se, 0x3000, (const uint8_t *)"\x01\x02\x03", 3, NULL) == KL_OK);
+    CHECK(sent(0xCA, "30000003010203"));
+    CHECK(kl_se_ecdh_store(&se, 0x1004, KL_SE_POINT_SEC1, (const uint8_t *)"\x04\x05", 2, 0x2010) ==
+          KL_OK);
+    CHECK(sent(0xC3, "1004010002040501"
+                     "2010"));
+    answer(KL_OK, (const uint8_t *)"\x02", 1);
+    uint8_t ctx = 9;
+    struct kl_se_cipher_params p = {.key_id = 0x3011,
+                                    .alg = KL_SE_ALG_AES_GCM,
+                                    .dir = KL_SE_CIPHER_DECRYPT,
+                                    .iv = sig,
+                                    .iv_len = 2,
+                                    .tag_len = 16,
+                                    .total_len = 0x100,
+                                    .aad = z,
+                                    .aad_len = 3};
+    CHECK(kl_se_cipher_init(&se, &p, &ctx) == KL_OK && ctx == 2);
+    CHECK(sent(0xD8, "30111402000200011000000100"
+                     "0003000000"));
+    CHECK(kl_se_mac_init(&se, 0x3010, KL_SE_ALG_HMAC_SHA256, &ctx) == KL_OK);
+    CHECK(sent(0xD4, "301020"));
+    answer(KL_OK, sig, 7);
+    CHECK(kl_se_random(&se, b, 7) == KL_OK && sent(0xDC, "0007"));
+    answer(KL_OK, NULL, 0);
+    CHECK(kl_se_counter_update(&se, 0x2001, 1, NULL) == KL_E_PROTOCOL); /* no value back */
+    CHECK(sent(0x16, "200100000001"));
+    kl_se_close(&se);
+}
+
 static void text(void)
 {
     uint8_t r[9], want[9] = {0x07, 0x1F, 0, 0x03, 0x11, 0, 0x02, 0x10, 0};
@@ -176,6 +276,7 @@ int main(void)
 {
     uris();
     response_checks();
+    request_layouts();
     text();
     if (fails) {
         fprintf(stderr, "test_se_api: %d failures\n", fails);
