@@ -7,7 +7,11 @@
 
 #define KL_TRANSPORT_SLOTS 4
 
+#ifdef KL_HAVE_TRANSPORT_UNIX
 static const struct kl_transport_ops *slots[KL_TRANSPORT_SLOTS] = {&kl_transport_unix};
+#else
+static const struct kl_transport_ops *slots[KL_TRANSPORT_SLOTS];
+#endif
 
 kl_status kl_transport_register(const struct kl_transport_ops *ops)
 {

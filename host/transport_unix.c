@@ -1,4 +1,7 @@
-/* `unix:PATH` transport: frames over a UNIX stream socket to the keylink-se daemon. */
+/* `unix:PATH` transport: frames over a UNIX stream socket to the keylink-se daemon.
+ * POSIX hosts only (keylink/se.h defines KL_HAVE_TRANSPORT_UNIX there). */
+#include "keylink/se.h"
+#ifdef KL_HAVE_TRANSPORT_UNIX
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -6,8 +9,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "keylink/se.h"
 
 static uint64_t now_ms(void)
 {
@@ -123,3 +124,6 @@ const struct kl_transport_ops kl_transport_unix = {
     .transceive = unix_transceive,
     .close = unix_close,
 };
+#else
+typedef int kl_transport_unix_unavailable; /* keeps the translation unit non-empty */
+#endif

@@ -61,8 +61,12 @@ struct kl_transport_ops {
     void (*close)(struct kl_se *se);
 };
 
-/* The built-in transport for `unix:PATH` (the keylink-se daemon). */
+/* The built-in transport for `unix:PATH` (the keylink-se daemon), on POSIX hosts only;
+ * an MCU build has no sockets and registers its own SPI/I2C table instead. */
+#if defined(__unix__) || defined(__APPLE__)
+#define KL_HAVE_TRANSPORT_UNIX 1
 extern const struct kl_transport_ops kl_transport_unix;
+#endif
 
 /* Adds a transport to the URI table (a few static slots, no allocation). A scheme
  * registered twice keeps the first table (KL_OK). KL_E_ARG for a NULL table or a wrong
