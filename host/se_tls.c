@@ -218,3 +218,40 @@ kl_status kl_se_tls_unprotect(struct kl_se *se, uint8_t type, const uint8_t *in,
     if (cap < len - KL_SE_TLS_RECORD_OVERHEAD) return KL_E_BUFFER;
     return record(se, 2, type, in, len, out, cap, out_len, len - KL_SE_TLS_RECORD_OVERHEAD);
 }
+
+kl_status kl_se_tls_unprotect_large(struct kl_se *se, uint8_t type, const uint8_t *in, size_t len,
+                                    uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!se || !in || !out || !out_len) return KL_E_ARG;
+    if (len <= KL_SE_TLS_RECORD_OVERHEAD || len > 16384 + KL_SE_TLS_RECORD_OVERHEAD)
+        return KL_E_ARG;
+    size_t plain = len - KL_SE_TLS_RECORD_OVERHEAD;
+    if (cap < plain) return KL_E_BUFFER;
+    /* everything goes in before anything comes out, so out may overlap in */
+    uint8_t *q = se->req;
+    uint8_t r[2];
+    size_t off = 0, got = 0;
+    while (off < len) {
+        size_t hdr = off ? 2 : 4;
+        size_t n = len - off < KL_SE_CHUNK - hdr ? len - off : KL_SE_CHUNK - hdr;
+        q[0] = off ? 4 : 3;
+        q[1] = type;
+        if (!off) kl_put16(q + 2, (uint16_t)len);
+        memcpy(q + hdr, in + off, n);
+        off += n;
+        kl_status st = run(se, KL_CMD_TLS_RECORD, q, hdr + n, r, sizeof r, &got, -1);
+        if (st != KL_OK) return st;
+        if (off < len ? got != 0 : (got != 2 || kl_get16(r) != plain)) return KL_E_PROTOCOL;
+    }
+    for (size_t o = 0; o < plain;) {
+        size_t w = plain - o < KL_SE_CHUNK ? plain - o : KL_SE_CHUNK;
+        uint8_t rq[6] = {5, type};
+        kl_put16(rq + 2, (uint16_t)o);
+        kl_put16(rq + 4, (uint16_t)w);
+        kl_status st = run(se, KL_CMD_TLS_RECORD, rq, sizeof rq, out + o, w, NULL, (long)w);
+        if (st != KL_OK) return st;
+        o += w;
+    }
+    *out_len = plain;
+    return KL_OK;
+}

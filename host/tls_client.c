@@ -410,8 +410,8 @@ kl_status kl_tls_handshake(struct kl_tls *t)
     if (t->phase != KL_TLS_IDLE) return KL_E_STATE;
     t->phase = KL_TLS_HANDSHAKE;
     uint64_t dl = kl_tls_now_ms(t) + t->cfg.timeout_ms;
-    struct kl_tls_offer o = {t->cfg.server_name, t->cfg.alpn, t->cfg.alpn_n, t->cfg.suites,
-                             t->cfg.suites_n};
+    struct kl_tls_offer o = {t->cfg.server_name, t->cfg.alpn,     t->cfg.alpn_n,
+                             t->cfg.suites,      t->cfg.suites_n, t->cfg.no_mfl};
     uint8_t random[32];
     uint16_t key = t->cfg.client_key_id ? t->cfg.client_key_id : KL_SE_TLS_NO_KEY;
     kl_status st =

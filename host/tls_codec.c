@@ -171,8 +171,9 @@ kl_status kl_tls_build_client_hello(const struct kl_tls_offer *o, const uint8_t 
         w_len_close(&w, l, 2);
         w_len_close(&w, e, 2);
     }
+    static const uint8_t mfl[] = {0x00, 0x01, 0x00, 0x01, 0x02}; /* max_fragment_length 2^10 */
+    if (!o->no_mfl) w_bytes(&w, mfl, sizeof mfl);
     static const uint8_t fixed[] = {
-        0x00, 0x01, 0x00, 0x01, 0x02,                   /* max_fragment_length 2^10 */
         0x00, 0x0A, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17, /* supported_groups: secp256r1 */
         0x00, 0x0B, 0x00, 0x02, 0x01, 0x00,             /* ec_point_formats: uncompressed */
         0x00, 0x0D, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03, /* signature_algorithms */
@@ -273,6 +274,8 @@ kl_status kl_tls_parse_server_hello(const uint8_t *b, size_t n, const struct kl_
             if (len != 0) FAIL(KL_AL_DECODE_ERROR, "server_name answer is not empty");
             break;
         case KL_EXT_MAX_FRAGMENT_LENGTH:
+            if (o->no_mfl)
+                FAIL(KL_AL_UNSUPPORTED_EXTENSION, "server sent max_fragment_length unasked");
             if (len != 1 || kl_rd_u8(&x) != 2)
                 FAIL(KL_AL_ILLEGAL_PARAMETER, "server answered a different max_fragment_length");
             sh->mfl = 1;

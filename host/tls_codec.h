@@ -86,6 +86,7 @@ struct kl_tls_offer {
     size_t alpn_n;
     const uint16_t *suites;
     size_t suites_n;
+    int no_mfl; /* do not ask for max_fragment_length */
 };
 
 /* A whole ClientHello handshake message (4-byte header included) into out.

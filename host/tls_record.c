@@ -139,10 +139,10 @@ kl_status kl_tls_read_record(struct kl_tls *t, uint64_t deadline, uint8_t *type,
         if (n < KL_SE_TLS_RECORD_OVERHEAD)
             return kl_tls_fail(t, KL_E_PEER, KL_AL_DECODE_ERROR, "sealed record too short");
         size_t plain = n - KL_SE_TLS_RECORD_OVERHEAD;
-        if (plain > KL_TLS_CHIP_FRAGMENT || (t->mfl && plain > KL_TLS_MFL))
+        if (plain > 16384u || (t->mfl && plain > KL_TLS_MFL))
             return kl_tls_fail(t, KL_E_PEER, KL_AL_RECORD_OVERFLOW,
-                               "server record of %zu bytes is larger than the chip opens "
-                               "(the server ignored max_fragment_length)",
+                               "server record with %zu bytes of plaintext breaks the limit "
+                               "agreed (max_fragment_length) or TLS's own",
                                plain);
     } else if (t->mfl && n > KL_TLS_MFL) {
         return kl_tls_fail(t, KL_E_PEER, KL_AL_RECORD_OVERFLOW,
@@ -156,7 +156,11 @@ kl_status kl_tls_read_record(struct kl_tls *t, uint64_t deadline, uint8_t *type,
     uint8_t *f = t->rx + REC_HDR;
     if (t->encrypt_read) {
         size_t plain = 0;
-        st = kl_se_tls_unprotect(t->se, ct, f, n, f, n, &plain);
+        /* a record bigger than one chip command goes through in pieces */
+        if (n - KL_SE_TLS_RECORD_OVERHEAD <= KL_TLS_CHIP_FRAGMENT)
+            st = kl_se_tls_unprotect(t->se, ct, f, n, f, n, &plain);
+        else
+            st = kl_se_tls_unprotect_large(t->se, ct, f, n, f, n, &plain);
         if (st == KL_E_BAD_TAG)
             return kl_tls_fail(t, KL_E_BAD_TAG, KL_AL_BAD_RECORD_MAC,
                                "a server record failed authentication in the chip");

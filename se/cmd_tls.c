@@ -15,6 +15,7 @@
 #define NO_KEY 0xFFFFu
 #define FRAG_MAX 2000u
 #define REC_OVERHEAD 24u
+#define BIG_MAX (16384u + REC_OVERHEAD) /* the largest AEAD record fragment */
 
 enum stage {
     S_STARTED = 1, /* client random made, ClientHello going into the transcript */
@@ -43,6 +44,11 @@ struct tls_session {
     uint8_t ms[48];
     uint8_t ckey[16], skey[16], civ[4], siv[4]; /* the two temporary key slots */
     uint64_t wseq, rseq;
+    /* a record too big for one command, being opened (TLS_RECORD ops 3..5) */
+    uint8_t *big, *big_plain;
+    size_t big_total, big_got, big_len;
+    uint8_t big_type;
+    int big_ready;
 };
 
 /* Per-chip TLS state: the session and the staging of a root certificate import. */
@@ -60,10 +66,13 @@ struct tls_chip {
 #define MAX_CHIPS 16
 static struct tls_chip *table[MAX_CHIPS];
 
+static void big_drop(struct tls_session *s);
+
 static void session_free(struct tls_chip *t)
 {
     if (!t->s) return;
     if (t->s->th_live) kl_cx_sha256_free(&t->s->th);
+    big_drop(t->s);
     kl_cx_wipe(t->s, sizeof *t->s);
     free(t->s);
     t->s = NULL;
@@ -509,69 +518,160 @@ static KL_HANDLER(tls_end)
 }
 
 /* ---- 0xC4 TLS_RECORD ---- */
-static KL_HANDLER(tls_record)
+
+/* Opens one record fragment (explicit nonce || ciphertext || tag) with the server write
+ * key and the read sequence number into out (n - 24 bytes). Nothing is left in out
+ * unless the tag verified; the sequence number moves only then. */
+static kl_status open_record(struct tls_session *s, uint8_t type, const uint8_t *d, size_t n,
+                             uint8_t *out)
 {
-    if (len < 2) return KL_E_BAD_LENGTH;
-    uint8_t op = req[0], type = req[1];
-    const uint8_t *d = req + 2;
-    size_t n = len - 2;
-    if (op != 1 && op != 2) return KL_E_BAD_PARAM;
-    if (type < 20 || type > 23) return KL_E_BAD_PARAM;
-    if (op == 1 && n > FRAG_MAX) return KL_E_BAD_LENGTH;
-    if (op == 2 && (n < REC_OVERHEAD || n > FRAG_MAX + REC_OVERHEAD)) return KL_E_BAD_LENGTH;
-    if (cap < FRAG_MAX + REC_OVERHEAD) return KL_E_INTERNAL;
-    struct tls_session *s = session(c);
-    if (!s || s->stage < S_KEYS) return KL_E_STATE;
-    uint64_t seq = op == 1 ? s->wseq : s->rseq;
-    if (seq == UINT64_MAX) return KL_E_COUNTER;
-    size_t plain = op == 1 ? n : n - REC_OVERHEAD;
+    if (s->rseq == UINT64_MAX) return KL_E_COUNTER;
+    size_t plain = n - REC_OVERHEAD;
     uint8_t nonce[12], aad[13];
-    memcpy(nonce, op == 1 ? s->civ : s->siv, 4);
-    if (op == 1)
-        put64(nonce + 4, seq); /* explicit nonce = sequence number */
-    else
-        memcpy(nonce + 4, d, 8);
-    put64(aad, seq);
+    memcpy(nonce, s->siv, 4);
+    memcpy(nonce + 4, d, 8);
+    put64(aad, s->rseq);
     aad[8] = type;
     aad[9] = 3;
     aad[10] = 3;
     kl_put16(aad + 11, (uint16_t)plain);
     struct kl_cx_cipher cx;
     enum kl_cx_aes_mode mode = s->suite == SUITE_CCM ? KL_CX_CCM : KL_CX_GCM;
-    kl_status st = kl_cx_cipher_init(&cx, mode, op == 1, 0, op == 1 ? s->ckey : s->skey, 16, nonce,
-                                     12, 16, plain, aad, sizeof aad);
-    if (st != KL_OK) return KL_E_INTERNAL;
+    if (kl_cx_cipher_init(&cx, mode, 0, 0, s->skey, 16, nonce, 12, 16, plain, aad, sizeof aad) !=
+        KL_OK)
+        return KL_E_INTERNAL;
     size_t o1 = 0, o2 = 0;
-    if (op == 1) {
-        memcpy(resp, nonce + 4, 8);
-        st = kl_cx_cipher_update(&cx, d, n, resp + 8, cap - 8, &o1);
-        if (st == KL_OK)
-            st = kl_cx_cipher_final(&cx, NULL, 0, resp + 8 + o1, cap - 8 - o1, &o2);
-        else
-            kl_cx_cipher_free(&cx);
-        if (st != KL_OK || 8 + o1 + o2 != n + REC_OVERHEAD) {
-            kl_cx_wipe(resp, cap);
-            return KL_E_INTERNAL;
-        }
-        s->wseq++;
-        *rlen = n + REC_OVERHEAD;
-        return KL_OK;
-    }
-    /* open into a private buffer; nothing leaves before the tag checks */
-    uint8_t pt[FRAG_MAX + 16];
-    st = kl_cx_cipher_update(&cx, d + 8, plain, pt, sizeof pt, &o1);
+    kl_status st = kl_cx_cipher_update(&cx, d + 8, plain, out, plain, &o1);
     if (st == KL_OK)
-        st = kl_cx_cipher_final(&cx, d + 8 + plain, 16, pt + o1, sizeof pt - o1, &o2);
+        st = kl_cx_cipher_final(&cx, d + 8 + plain, 16, out + o1, plain - o1, &o2);
     else
         kl_cx_cipher_free(&cx);
     if (st != KL_OK || o1 + o2 != plain) {
-        kl_cx_wipe(pt, sizeof pt);
+        kl_cx_wipe(out, plain);
         return st == KL_E_BAD_TAG ? KL_E_BAD_TAG : KL_E_INTERNAL;
     }
-    memcpy(resp, pt, plain);
-    kl_cx_wipe(pt, sizeof pt);
     s->rseq++;
-    *rlen = plain;
+    return KL_OK;
+}
+
+static void big_drop(struct tls_session *s)
+{
+    if (s->big) {
+        kl_cx_wipe(s->big, BIG_MAX);
+        free(s->big);
+    }
+    if (s->big_plain) {
+        kl_cx_wipe(s->big_plain, BIG_MAX);
+        free(s->big_plain);
+    }
+    s->big = s->big_plain = NULL;
+    s->big_total = s->big_got = s->big_len = 0;
+    s->big_ready = 0;
+}
+
+/* Records larger than one command: op 3 begins (type, total, first chunk), op 4 adds
+ * chunks; when the last byte is in, the record is opened whole and op 5 reads the
+ * plaintext back in pieces. Nothing is released before the tag verified. */
+static kl_status big_record(struct tls_session *s, uint8_t op, uint8_t type, const uint8_t *d,
+                            size_t n, uint8_t *resp, size_t *rlen)
+{
+    if (op == 5) {
+        if (n != 4) return KL_E_BAD_LENGTH;
+        if (!s->big_ready || type != s->big_type) return KL_E_STATE;
+        size_t off = kl_be16(d), want = kl_be16(d + 2);
+        if (want == 0 || want > FRAG_MAX) return KL_E_BAD_LENGTH;
+        if (off > s->big_len || want > s->big_len - off) return KL_E_OUT_OF_RANGE;
+        memcpy(resp, s->big_plain + off, want);
+        *rlen = want;
+        return KL_OK;
+    }
+    size_t chunk_off = 0;
+    if (op == 3) {
+        if (n < 2) return KL_E_BAD_LENGTH;
+        size_t total = kl_be16(d);
+        if (total <= REC_OVERHEAD || total > BIG_MAX) return KL_E_OUT_OF_RANGE;
+        if (n - 2 > total || n - 2 > FRAG_MAX) return KL_E_BAD_LENGTH;
+        uint8_t *buf = malloc(BIG_MAX), *pbuf = malloc(BIG_MAX);
+        if (!buf || !pbuf) {
+            free(buf);
+            free(pbuf);
+            return KL_E_INTERNAL;
+        }
+        big_drop(s); /* a new record replaces an unfinished or unread one */
+        s->big = buf;
+        s->big_plain = pbuf;
+        s->big_total = total;
+        s->big_type = type;
+        chunk_off = 2;
+    } else {
+        if (!s->big || s->big_ready || type != s->big_type) return KL_E_STATE;
+        if (n == 0 || n > FRAG_MAX || n > s->big_total - s->big_got) return KL_E_BAD_LENGTH;
+    }
+    memcpy(s->big + s->big_got, d + chunk_off, n - chunk_off);
+    s->big_got += n - chunk_off;
+    if (s->big_got < s->big_total) return KL_OK;
+    kl_status st = open_record(s, type, s->big, s->big_total, s->big_plain);
+    if (st != KL_OK) {
+        big_drop(s);
+        return st;
+    }
+    s->big_len = s->big_total - REC_OVERHEAD;
+    s->big_ready = 1;
+    kl_put16(resp, (uint16_t)s->big_len);
+    *rlen = 2;
+    return KL_OK;
+}
+
+static KL_HANDLER(tls_record)
+{
+    if (len < 2) return KL_E_BAD_LENGTH;
+    uint8_t op = req[0], type = req[1];
+    const uint8_t *d = req + 2;
+    size_t n = len - 2;
+    if (op < 1 || op > 5) return KL_E_BAD_PARAM;
+    if (type < 20 || type > 23) return KL_E_BAD_PARAM;
+    if (op == 1 && n > FRAG_MAX) return KL_E_BAD_LENGTH;
+    if (op == 2 && (n < REC_OVERHEAD || n > FRAG_MAX + REC_OVERHEAD)) return KL_E_BAD_LENGTH;
+    if (cap < FRAG_MAX + REC_OVERHEAD) return KL_E_INTERNAL;
+    struct tls_session *s = session(c);
+    if (!s || s->stage < S_KEYS) return KL_E_STATE;
+    if (op >= 3) return big_record(s, op, type, d, n, resp, rlen);
+    if (op == 2) {
+        /* open into a private buffer; nothing leaves before the tag checks */
+        uint8_t pt[FRAG_MAX];
+        kl_status st = open_record(s, type, d, n, pt);
+        if (st != KL_OK) return st;
+        memcpy(resp, pt, n - REC_OVERHEAD);
+        kl_cx_wipe(pt, sizeof pt);
+        *rlen = n - REC_OVERHEAD;
+        return KL_OK;
+    }
+    if (s->wseq == UINT64_MAX) return KL_E_COUNTER;
+    uint8_t nonce[12], aad[13];
+    memcpy(nonce, s->civ, 4);
+    put64(nonce + 4, s->wseq); /* explicit nonce = sequence number */
+    put64(aad, s->wseq);
+    aad[8] = type;
+    aad[9] = 3;
+    aad[10] = 3;
+    kl_put16(aad + 11, (uint16_t)n);
+    struct kl_cx_cipher cx;
+    enum kl_cx_aes_mode mode = s->suite == SUITE_CCM ? KL_CX_CCM : KL_CX_GCM;
+    if (kl_cx_cipher_init(&cx, mode, 1, 0, s->ckey, 16, nonce, 12, 16, n, aad, sizeof aad) != KL_OK)
+        return KL_E_INTERNAL;
+    size_t o1 = 0, o2 = 0;
+    memcpy(resp, nonce + 4, 8);
+    kl_status st = kl_cx_cipher_update(&cx, d, n, resp + 8, cap - 8, &o1);
+    if (st == KL_OK)
+        st = kl_cx_cipher_final(&cx, NULL, 0, resp + 8 + o1, cap - 8 - o1, &o2);
+    else
+        kl_cx_cipher_free(&cx);
+    if (st != KL_OK || 8 + o1 + o2 != n + REC_OVERHEAD) {
+        kl_cx_wipe(resp, cap);
+        return KL_E_INTERNAL;
+    }
+    s->wseq++;
+    *rlen = n + REC_OVERHEAD;
     return KL_OK;
 }
 

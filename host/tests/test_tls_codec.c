@@ -26,7 +26,7 @@ static const char *const alpn[] = {"x-amzn-mqtt-ca", "mqtt"};
 
 static struct kl_tls_offer offer(void)
 {
-    struct kl_tls_offer o = {"iot.example.com", alpn, 2, suites, 2};
+    struct kl_tls_offer o = {"iot.example.com", alpn, 2, suites, 2, 0};
     return o;
 }
 
@@ -81,6 +81,12 @@ static void client_hello(void)
         size_t k = 0;
         CHECK(kl_tls_build_client_hello(&o, rnd, m, cap, &k) == KL_E_BUFFER);
     }
+    /* without max_fragment_length */
+    o.no_mfl = 1;
+    CHECK(kl_tls_build_client_hello(&o, rnd, m, sizeof m, &n) == KL_OK);
+    CHECK(ch_ext(m, n, KL_EXT_MAX_FRAGMENT_LENGTH, &l) == NULL);
+    CHECK(ch_ext(m, n, KL_EXT_EMS, &l) != NULL);
+    o.no_mfl = 0;
     /* IP literal: no SNI; bad names refused */
     o.server_name = "127.0.0.1";
     CHECK(kl_tls_build_client_hello(&o, rnd, m, sizeof m, &n) == KL_OK);
@@ -168,6 +174,11 @@ static void server_hello_parse(void)
     static const uint8_t bad_mfl[] = {0x00, 0x01, 0x00, 0x01, 0x04};
     n = server_hello(b, 0xC02B, bad_mfl, sizeof bad_mfl);
     CHECK(kl_tls_parse_server_hello(b, n, &o, &sh, &alert, &why) == KL_E_PEER);
+    o.no_mfl = 1; /* an answer to a question not asked */
+    n = server_hello(b, 0xC02B, good_ext, sizeof good_ext);
+    CHECK(kl_tls_parse_server_hello(b, n, &o, &sh, &alert, &why) == KL_E_PEER &&
+          alert == KL_AL_UNSUPPORTED_EXTENSION);
+    o.no_mfl = 0;
     n = server_hello(b, 0xC02B, good_ext, sizeof good_ext);
     b[n] = 0; /* trailing byte */
     CHECK(kl_tls_parse_server_hello(b, n + 1, &o, &sh, &alert, &why) == KL_E_PEER);

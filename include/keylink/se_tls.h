@@ -82,5 +82,10 @@ kl_status kl_se_tls_protect(struct kl_se *se, uint8_t type, const uint8_t *in, s
 /* TLS_RECORD unprotect: record fragment (24..2024) to plaintext. KL_E_BAD_TAG. */
 kl_status kl_se_tls_unprotect(struct kl_se *se, uint8_t type, const uint8_t *in, size_t len,
                               uint8_t *out, size_t cap, size_t *out_len);
+/* TLS_RECORD unprotect of a record too big for one command (plaintext 1..16384): sent in
+ * chunks (ops 3, 4), opened whole in the chip, read back in pieces (op 5). out may be
+ * in itself. KL_E_BAD_TAG (nothing released). */
+kl_status kl_se_tls_unprotect_large(struct kl_se *se, uint8_t type, const uint8_t *in, size_t len,
+                                    uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

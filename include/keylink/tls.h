@@ -79,6 +79,9 @@ struct kl_tls_config {
     uint32_t timeout_ms;
     /* 1: accept a server that does not do extended master secret (RFC 7627). */
     int allow_no_ems;
+    /* 1: do not ask for max_fragment_length; records of up to 16 KB then go through the
+     * chip in pieces and rx must be KL_TLS_RX_FULL. */
+    int no_mfl;
 };
 
 enum kl_tls_phase { KL_TLS_IDLE = 0, KL_TLS_HANDSHAKE, KL_TLS_OPEN, KL_TLS_CLOSED, KL_TLS_FAILED };

@@ -386,8 +386,65 @@ static void handshake(uint16_t suite, int ems)
     uint8_t big[2 + 2001] = {1, 23};
     CHECK_ST(tx(&f, C_RECORD, big, sizeof big), KL_E_BAD_LENGTH);
     CHECK_ST(tx(&f, C_RECORD, big, 2 + 2000), KL_OK);
-    big[0] = 3;
+    big[0] = 6;
     CHECK_ST(tx(&f, C_RECORD, big, 10), KL_E_BAD_PARAM);
+
+    /* a 5000-byte server record, bigger than one command: in by chunks, out by pieces */
+    {
+        static uint8_t pt5[5000], rec[8 + 5000 + 16], q[2 + 2 + 2000];
+        uint8_t nonce[12], aad[13], tag[16];
+        for (int k = 0; k < 2; k++) {
+            memset(pt5, 'Z' - k, sizeof pt5);
+            memcpy(nonce, kb + 36, 4);
+            RAND_bytes(nonce + 4, 8);
+            memcpy(rec, nonce + 4, 8);
+            put64(aad, 3); /* three small records came first; a failure does not count */
+            aad[8] = 23;
+            aad[9] = 3;
+            aad[10] = 3;
+            kl_put16(aad + 11, 5000);
+            CHECK(aead(ccm, 1, kb + 16, nonce, aad, pt5, 5000, rec + 8, tag));
+            memcpy(rec + 8 + 5000, tag, 16);
+            if (k == 0) rec[4000] ^= 4; /* first try: one flipped bit */
+            q[0] = 4;
+            q[1] = 23;
+            CHECK_ST(tx(&f, C_RECORD, q, 2 + 10), KL_E_STATE); /* no record begun */
+            size_t total = sizeof rec, off = 0;
+            q[0] = 3;
+            kl_put16(q + 2, (uint16_t)total);
+            memcpy(q + 4, rec, 1998);
+            CHECK_ST(tx(&f, C_RECORD, q, 4 + 1998), KL_OK);
+            CHECK(f.rlen == 0);
+            off = 1998;
+            kl_status last = KL_OK;
+            while (off < total) {
+                size_t c = total - off < 2000 ? total - off : 2000;
+                q[0] = 4;
+                memcpy(q + 2, rec + off, c);
+                last = tx(&f, C_RECORD, q, 2 + c);
+                off += c;
+                if (off < total) CHECK_ST(last, KL_OK);
+            }
+            uint8_t rd[6] = {5, 23, 0, 0, 0x07, 0xD0};
+            if (k == 0) {
+                CHECK_ST(last, KL_E_BAD_TAG);
+                CHECK_ST(tx(&f, C_RECORD, rd, 6), KL_E_STATE); /* nothing to read */
+                continue;
+            }
+            CHECK_ST(last, KL_OK);
+            CHECK(f.rlen == 2 && kl_be16(f.resp) == 5000);
+            for (size_t o = 0; o < 5000; o += 2000) {
+                size_t w = 5000 - o < 2000 ? 5000 - o : 2000;
+                kl_put16(rd + 2, (uint16_t)o);
+                kl_put16(rd + 4, (uint16_t)w);
+                CHECK_ST(tx(&f, C_RECORD, rd, 6), KL_OK);
+                CHECK(f.rlen == w && !memcmp(f.resp, pt5 + o, w));
+            }
+            kl_put16(rd + 2, 4000);
+            kl_put16(rd + 4, 1001);
+            CHECK_ST(tx(&f, C_RECORD, rd, 6), KL_E_OUT_OF_RANGE);
+        }
+    }
 
     /* a reset forgets the session */
     CHECK_ST(fx_exec(&f, C_RESET, NULL, 0), KL_OK);
@@ -451,8 +508,10 @@ static void chain_refusals(void)
         X509 *leaf, *mid;
         kl_status want;
     } cases[] = {
-        {foreign, NULL, KL_E_VERIFY_FAILED},        {expired, NULL, KL_E_EXPIRED},
-        {leaf_as_issuer, good, KL_E_VERIFY_FAILED}, {good, NULL, KL_OK},
+        {foreign, NULL, KL_E_VERIFY_FAILED},
+        {expired, NULL, KL_E_EXPIRED},
+        {leaf_as_issuer, good, KL_E_VERIFY_FAILED},
+        {good, NULL, KL_OK},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t st_req[12];
