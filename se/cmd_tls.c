@@ -55,6 +55,8 @@ struct tls_session {
 struct tls_chip {
     struct kl_chip *chip;
     uint32_t resets, tampers; /* the chip's counters when the session started */
+    uint8_t serial[KL_SERIAL_LEN];
+    const struct kl_image *image;
     struct tls_session *s;
     uint16_t root_id, root_total, root_got;
     uint8_t root[KL_TLS_CERT_MAX];
@@ -86,16 +88,23 @@ static struct tls_chip *state_of(struct kl_chip *c, int create)
         if (table[i] && table[i]->chip == c) t = table[i];
         if (!table[i] && free_slot < 0) free_slot = i;
     }
-    if (t && (t->resets != c->st.reset_count || t->tampers != c->st.tamper_count)) {
+    /* Another chip opened at a freed chip's address has another serial; the same chip
+     * reopened, or reset or tampered with since, has lost its RAM too. */
+    if (t && (t->resets != c->st.reset_count || t->tampers != c->st.tamper_count ||
+              t->image != c->image || memcmp(t->serial, c->serial, sizeof t->serial))) {
         session_free(t);
         t->root_total = 0;
         t->resets = c->st.reset_count;
         t->tampers = c->st.tamper_count;
+        t->image = c->image;
+        memcpy(t->serial, c->serial, sizeof t->serial);
     }
     if (t || !create || free_slot < 0) return t;
     t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->chip = c;
+    t->image = c->image;
+    memcpy(t->serial, c->serial, sizeof t->serial);
     t->resets = c->st.reset_count;
     t->tampers = c->st.tamper_count;
     table[free_slot] = t;
