@@ -104,7 +104,8 @@ static kl_status next_msg(struct kl_tls *t, uint64_t deadline, uint8_t *type, co
         if (st != KL_OK) return st;
         if (ct == KL_CT_ALERT) {
             st = kl_tls_on_alert(t, f, n);
-            return st == KL_OK ? kl_tls_fail(t, KL_E_PEER, -1, "alert") : st;
+            if (st == KL_OK) continue; /* a warning */
+            return st;
         }
         if (ct == KL_CT_CCS) {
             if (t->hs_len)

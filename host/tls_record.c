@@ -193,7 +193,9 @@ kl_status kl_tls_on_alert(struct kl_tls *t, const uint8_t *f, size_t n)
         }
         return kl_tls_fail(t, KL_E_CLOSED, -1, "server closed the connection during handshake");
     }
-    if (f[0] == 1 && t->phase == KL_TLS_OPEN) return KL_OK; /* a warning: go on */
+    /* the warnings a peer sends and goes on after (RFC 6066, RFC 5246 7.2.2) */
+    if (f[0] == 1 && (f[1] == 112 /* unrecognized_name */ || f[1] == 90 /* user_canceled */))
+        return KL_OK;
     return kl_tls_fail(t, KL_E_REFUSED, -1, "server sent alert %s (%u)", kl_tls_alert_name(f[1]),
                        f[1]);
 }
