@@ -3,7 +3,15 @@
 set -u
 B=$KL_BIN_DIR; KD=$B/keylinkd; KL=$B/keylink
 T=$(mktemp -d); KDPID=""
-cleanup() { [ -n "$KDPID" ] && kill "$KDPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+# stops keylinkd cleanly; a sanitizer report in its log (leaks show at exit) fails the test
+cleanup() {
+  local rc=$?
+  [ -n "$KDPID" ] && kill "$KDPID" 2>/dev/null; wait 2>/dev/null
+  if grep -qE "Sanitizer|runtime error" "$T"/kd.log* 2>/dev/null; then
+    echo "FAIL: keylinkd sanitizer report:"; grep -hE -A20 "Sanitizer|runtime error" "$T"/kd.log* | head -40; rc=1
+  fi
+  rm -rf "$T"; exit $rc
+}
 trap cleanup EXIT
 fails=0
 ok() { echo "ok: $*"; }
@@ -12,6 +20,7 @@ PY=/usr/bin/python3
 j() { $PY -c 'import json,sys,signal;signal.signal(signal.SIGPIPE,signal.SIG_DFL);d=json.load(sys.stdin);print(eval(sys.argv[1]))' "$1"; }
 # keylinkd on a free port (--api 127.0.0.1:0; the port is read from its start line)
 start_kd() {
+  [ -f "$T/kd.log" ] && cat "$T/kd.log" >>"$T/kd.log.old"  # keep earlier runs' reports
   : >"$T/kd.log"
   "$KD" --data-dir "$T/kd" --listen 127.0.0.1:0 --api 127.0.0.1:0 "$@" >"$T/kd.log" 2>&1 & KDPID=$!
   local i p=""
