@@ -18,6 +18,8 @@
  *   KL_E_VERIFY_FAILED   a signature, key match, CA check or chain check failed
  *   KL_E_EXPIRED         a certificate is outside its validity period
  *   KL_E_UNSUPPORTED     a key of a type this library does not handle (only EC P-256 is)
+ *   KL_E_NOT_FOUND       the certificate has no such field (kl_pki_cert_cn)
+ *   KL_E_BUFFER          a caller buffer is too small (kl_pki_cert_cn)
  *   KL_E_INTERNAL        OpenSSL failed unexpectedly (out of memory...)
  *   a signer's own status, passed through by kl_pki_csr_build
  *

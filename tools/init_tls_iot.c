@@ -904,7 +904,8 @@ static void usage(FILE *f)
         "written to DIR/" CERT_NAME " and into the chip as 0x1002), server root certificate\n"
         "loaded as 0x1003 (default " DEFAULT_ROOT ").\n"
         "\n"
-        "  --device URI           unix:PATH (keylink-se daemon) or mem:DIR (in-process chip)\n"
+        "  --device URI           unix:PATH (keylink-se daemon) or mem:DIR (in-process chip);\n"
+        "                         default $KEYLINK_SE\n"
         "  --ca-cert, --ca-key    the CA from make_ca_cert (the key's passphrase comes from\n"
         "                         --passphrase-file, $" KL_PASS_ENV " or a prompt)\n"
         "  --thing NAME           the thing name: 1..%d of [A-Za-z0-9:_-]\n"
@@ -997,8 +998,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
         return 0;
     }
+    if (!o->device) o->device = getenv("KEYLINK_SE");
     if (!o->device) {
-        fprintf(stderr, PROG ": --device URI is required (or --batch FILE)\n");
+        fprintf(stderr, PROG ": --device URI is required (or $KEYLINK_SE, or --batch FILE)\n");
         return -1;
     }
     if (!uri_ok(o->device)) {

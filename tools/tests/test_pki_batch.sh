@@ -94,6 +94,14 @@ openssl verify -CAfile "$CA" "$T/out/DEV-003/csr_cert.pem" >/dev/null 2>&1 && ok
 check_bulk 5 >/dev/null 2>"$T/pyerr" && ok "registration files now hold all 5" || bad "bulk after resume: $(tail -2 "$T/pyerr")"
 batch "$T/m.csv" >"$T/o3" 2>&1 && grep -q "0 provisioned, 5 skipped" "$T/o3" && ok "third run does nothing" || bad "third run: $(tail -1 "$T/o3")"
 
+# --- on a terminal: a progress bar with rate and ETA ------------------------------------
+if command -v script >/dev/null; then
+  printf 'TTY-1,mem:%s/t1\nTTY-2,mem:%s/t2\n' "$T" "$T" >"$T/mt.csv"
+  timeout 60 script -qec "$INIT --batch $T/mt.csv --ca-cert $CA --ca-key $CK --out-dir $T/outt" /dev/null </dev/null >"$T/ot" 2>&1
+  grep -q "\[#*\.*\] [0-9]*/2 .*chips/s  ETA [0-9]*:[0-9][0-9]" "$T/ot" && grep -q "2/2" "$T/ot" \
+    && ok "terminal progress bar with rate and ETA" || bad "progress bar: $(cat -A "$T/ot" | head -3)"
+fi
+
 # --- a chip provisioned outside the ledger is refused, not silently re-keyed ------------
 printf 'DEV-001,mem:%s/c1\n' "$T" >"$T/m7.csv"
 "$INIT" --batch "$T/m7.csv" --ca-cert "$CA" --ca-key "$CK" --out-dir "$T/out7" </dev/null >"$T/o" 2>&1

@@ -120,10 +120,8 @@ serial=$(openssl x509 -in "$crt" -noout -serial | cut -d= -f2)
 echo "$txt" | grep -q "ecdsa-with-SHA256" && ok "ECDSA-SHA256" || bad "signature algorithm"
 certpub=$(pub_of_cert "$crt")
 [ "$certpub" = "$(chip read 1004)" ] && ok "certificate key = chip's 0x1004 (raw link read)" || bad "key differs from chip's 0x1004"
-if "$B/keylink" se --help >/dev/null 2>&1; then
-  kp=$("$B/keylink" se --device "unix:$SOCK" pubkey 0x1004 | openssl pkey -pubin -outform DER | tail -c 64 | od -An -tx1 | tr -d ' \n')
-  [ "$kp" = "$certpub" ] && ok "keylink se pubkey 0x1004 = certificate key" || bad "keylink se pubkey differs"
-fi
+kp=$("$B/keylink" se --device "unix:$SOCK" pubkey 0x1004 | openssl pkey -pubin -outform DER | tail -c 64 | od -An -tx1 | tr -d ' \n')
+[ "$kp" = "$certpub" ] && ok "keylink se pubkey 0x1004 = certificate key" || bad "keylink se pubkey differs"
 [ "$(chip info 1004 | cut -c5-8)" = "0302" ] && ok "0x1004 is a persistent key pair" || bad "0x1004 info $(chip info 1004)"
 [ "$(chip info 1004 | cut -c31-40)" = "0404010101" ] && ok "0x1004: P-256, TLS auth + data signature, ECDSA-SHA256" || bad "0x1004 usage $(chip info 1004)"
 [ "$(chip read 1002)" = "$(der_hex "$crt")" ] && ok "chip 0x1002 holds csr_cert.pem" || bad "chip 0x1002 differs"
@@ -133,6 +131,10 @@ openssl req -in "$T/dev/csr.pem" -verify -noout 2>&1 | grep -q "verify OK" && ok
 openssl req -in "$T/dev/csr.pem" -noout -subject | grep -q "CN = KL_TEST-1" && ok "CSR subject" || bad "CSR subject"
 [ "$(openssl req -in "$T/dev/csr.pem" -noout -pubkey | openssl pkey -pubin -outform DER | tail -c 64 | od -An -tx1 | tr -d ' \n')" = "$certpub" ] \
   && ok "CSR key = chip key" || bad "CSR key differs"
+
+# --- KEYLINK_SE names the chip when --device is left out ---------------------------------
+KEYLINK_SE="mem:$T/chipE" init --thing FROM_ENV --out-dir "$T/env" >"$T/out" 2>&1 && [ -f "$T/env/csr_cert.pem" ] \
+  && ok "--device defaults to \$KEYLINK_SE" || bad "KEYLINK_SE: $(cat "$T/out")"
 
 # --- a provisioned chip refuses without --force, unchanged ------------------------------
 before=$(chip read 1004)

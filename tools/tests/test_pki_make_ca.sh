@@ -65,6 +65,20 @@ run "$MK" --out-dir "$T/ca3" --passphrase-file "$T/nope" >"$T/out" 2>&1 && bad "
 : >"$T/empty"; run "$MK" --out-dir "$T/ca3" --passphrase-file "$T/empty" >"$T/out" 2>&1 && bad "empty passphrase accepted" || ok "empty passphrase refused"
 [ ! -e "$T/ca3/$KEY" ] && ok "nothing written" || bad "wrote a key"
 
+# the terminal prompt: echo off, asked twice for a new key (script(1) gives a terminal)
+if command -v script >/dev/null; then
+  tty_run() { # DIR ANSWER1 ANSWER2: answers typed after the prompts appear
+    (sleep 1; printf '%s\n' "$2"; sleep 1; printf '%s\n' "$3"; sleep 1) |
+      env -u KEYLINK_CA_PASSPHRASE timeout 30 script -qec "$MK --out-dir $1" /dev/null >"$T/tty.out" 2>&1
+  }
+  tty_run "$T/tty" typed-at-the-prompt typed-at-the-prompt && ok "passphrase from a terminal prompt" || bad "prompt run: $(cat "$T/tty.out")"
+  grep -q "CA key passphrase:" "$T/tty.out" && grep -q "Repeat the passphrase:" "$T/tty.out" && ok "asked twice" || bad "prompts: $(cat "$T/tty.out")"
+  grep -q "typed-at-the-prompt" "$T/tty.out" && bad "passphrase echoed" || ok "no echo"
+  openssl pkey -in "$T/tty/$KEY" -passin pass:typed-at-the-prompt -noout 2>/dev/null && ok "prompted passphrase encrypts the key" || bad "prompted key"
+  tty_run "$T/tty2" first-passphrase other-passphrase && bad "mismatched prompts accepted" || ok "mismatched prompts refused"
+  grep -q "do not match" "$T/tty.out" && [ ! -e "$T/tty2/$KEY" ] && ok "clear message, nothing written" || bad "mismatch: $(cat "$T/tty.out")"
+fi
+
 # --- bad arguments ----------------------------------------------------------------------
 run "$MK" --out-dir "$T/ca4" --subject "/NOPE=x" >"$T/out" 2>&1 && bad "bad subject accepted" || ok "bad subject refused: $(head -1 "$T/out")"
 run "$MK" --out-dir "$T/ca4" --days 0 >"$T/out" 2>&1 && bad "--days 0 accepted" || ok "--days 0 refused"
