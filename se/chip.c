@@ -44,6 +44,10 @@ static const struct kl_cmd *find_cmd(uint8_t code)
         if (core_cmds[i].code == code) return &core_cmds[i];
     for (size_t i = 0; i < kl_cmds_crypto_n; i++)
         if (kl_cmds_crypto[i].code == code) return &kl_cmds_crypto[i];
+    for (size_t i = 0; i < kl_cmds_channel_n; i++)
+        if (kl_cmds_channel[i].code == code) return &kl_cmds_channel[i];
+    for (size_t i = 0; i < kl_cmds_tls_n; i++)
+        if (kl_cmds_tls[i].code == code) return &kl_cmds_tls[i];
     return NULL;
 }
 
@@ -75,6 +79,15 @@ static void drop_channel(struct kl_chip *c)
     c->channel_free = NULL;
 }
 
+/* RAM sessions that may hold keys: crypto contexts and the TLS session. */
+static void drop_sessions(struct kl_chip *c)
+{
+    if (c->cs) kl_crypto_sessions_reset(c->cs);
+    if (c->tls_free) c->tls_free(c);
+    c->tls = NULL;
+    c->tls_free = NULL;
+}
+
 void kl_chip_reset_volatile(struct kl_chip *c)
 {
     kl_obj_remove_props(&c->st, KL_PROP_TEMP);
@@ -83,7 +96,7 @@ void kl_chip_reset_volatile(struct kl_chip *c)
     c->st.pending_reset = 0;
     c->challenge_set = 0;
     kl_cx_wipe(c->challenge, sizeof c->challenge);
-    if (c->cs) kl_crypto_sessions_reset(c->cs);
+    drop_sessions(c);
     drop_channel(c);
     kl_wd_arm(c, 1);
 }
@@ -152,9 +165,12 @@ kl_status kl_chip_execute(struct kl_chip *c, uint8_t cmd, const uint8_t *req, si
     if (st != KL_OK) {
         c->st = c->snap; /* the command changed nothing */
         rlen = 0;
-    } else if (c->st.pending_reset) {
+    } else if (c->st.pending_reset & KL_PENDING_RESET) {
         kl_chip_reset_volatile(c);
+    } else if (c->st.pending_reset & KL_PENDING_WIPE) {
+        drop_sessions(c);
     }
+    c->st.pending_reset = 0;
     if (c->events) kl_chip_event(c, c->events);
     c->events = 0;
     c->dirty = 0;
@@ -220,6 +236,7 @@ void kl_chip_close(struct kl_chip *c)
 {
     if (!c) return;
     drop_channel(c);
+    if (c->tls_free) c->tls_free(c);
     if (c->cs) kl_crypto_sessions_free(c->cs);
     kl_image_close(c->image);
     kl_image_free_data(c->committed, c->committed_len);

@@ -86,6 +86,10 @@ enum kl_right { KL_RIGHT_R = 1, KL_RIGHT_W = 2, KL_RIGHT_D = 4, KL_RIGHT_G = 8, 
 #define KL_RST_TAMPER 0x04u
 #define KL_RST_WATCHDOG 0x08u
 
+/* What the dispatcher does after a command committed (kl_state.pending_reset bits). */
+#define KL_PENDING_RESET 1u /* a full reset (kl_chip_reset_volatile) */
+#define KL_PENDING_WIPE 2u  /* tamper: drop RAM sessions (crypto, TLS) */
+
 /* One object. Its data bytes live in the state's pool at off (size bytes reserved). */
 struct kl_obj {
     uint16_t id;
@@ -111,7 +115,7 @@ struct kl_state {
     /* volatile session state */
     uint8_t admin;         /* admin session open */
     uint8_t boot_ok;       /* VERIFY_BOOT succeeded since the last reset */
-    uint8_t pending_reset; /* do a reset after this command commits */
+    uint8_t pending_reset; /* KL_PENDING_*: done after this command commits */
     uint64_t wd_deadline;  /* watchdog expiry (ms), 0 = arm at next tick */
     /* objects, sorted by id */
     uint16_t nobj;
@@ -150,6 +154,10 @@ struct kl_chip {
     void *channel;
     int channel_open;
     void (*channel_free)(struct kl_chip *c);
+    /* TLS 1.2 offload state (se/cmd_tls.c). tls_free, when set, wipes and frees it and
+     * clears both fields; called on reset, tamper, factory reset and close. */
+    void *tls;
+    void (*tls_free)(struct kl_chip *c);
 };
 
 /* ---- shared helpers (objects.c, rules.c) ---- */

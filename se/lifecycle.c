@@ -34,6 +34,6 @@ KL_HANDLER(kl_cmd_reset_factory)
     c->st.pool_used = 0;
     c->st.lifecycle = KL_LC_DELIVERY;
     kl_config_default(c->st.config);
-    c->st.pending_reset = 1; /* sessions may hold keys that are gone: drop them */
+    c->st.pending_reset |= KL_PENDING_RESET; /* sessions may hold keys that are gone: drop them */
     return KL_OK;
 }

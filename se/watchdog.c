@@ -33,7 +33,7 @@ KL_HANDLER(kl_cmd_reset)
     (void)req, (void)resp, (void)cap, (void)rlen;
     if (len != 0) return KL_E_BAD_LENGTH;
     if (c->st.reset_count < UINT32_MAX) c->st.reset_count++;
-    c->st.pending_reset = 1;
+    c->st.pending_reset |= KL_PENDING_RESET;
     return KL_OK;
 }
 

@@ -78,6 +78,57 @@ static void test_tamper(void)
     hkey_free(&adm);
 }
 
+static int tls_freed;
+static void fake_tls_free(struct kl_chip *c)
+{
+    tls_freed++;
+    c->tls = NULL;
+    c->tls_free = NULL;
+}
+
+/* Tamper without the reset event: no reset, but RAM sessions (hash/MAC/cipher contexts,
+ * TLS) go, since they may hold keys of wiped objects. */
+static void test_tamper_sessions(void)
+{
+    struct fx f;
+    struct hkey adm;
+    fx_open(&f);
+    fx_admin_key(&f, 0x1001, &adm);
+    CHECK_ST(fx_exec(&f, C_GETCFG, NULL, 0), KL_OK);
+    uint8_t cfg[12];
+    memcpy(cfg, f.resp, 12);
+    cfg[1] = 0;
+    CHECK_ST(fx_exec(&f, C_SETCFG, cfg, 12), KL_OK);
+    CHECK_ST(fx_auth(&f, 0x1001, &adm), KL_OK);
+    uint8_t alg = 1;
+    CHECK_ST(fx_exec(&f, 0xD0, &alg, 1), KL_OK); /* MD_INIT */
+    CHECK(f.rlen == 1);
+    uint8_t upd[4] = {f.resp[0], 'a', 'b', 'c'};
+    CHECK_ST(fx_exec(&f, 0xD1, upd, 4), KL_OK);
+    static int dummy;
+    f.c->tls = &dummy;
+    f.c->tls_free = fake_tls_free;
+    uint32_t r0 = resets(&f);
+    tls_freed = 0;
+    CHECK_ST(fx_exec(&f, C_TAMPER, NULL, 0), KL_OK);
+    CHECK(tls_freed == 1 && f.c->tls == NULL);
+    CHECK_ST(fx_exec(&f, 0xD1, upd, 4), KL_E_STATE); /* the hash context is gone */
+    CHECK(resets(&f) == r0);
+    uint8_t s[2048];
+    fx_status(&f, s);
+    CHECK((s[58] & 1) == 1); /* no reset: the admin session stays */
+    /* reset and close call the hook too */
+    f.c->tls = &dummy;
+    f.c->tls_free = fake_tls_free;
+    CHECK_ST(fx_exec(&f, C_RESET, NULL, 0), KL_OK);
+    CHECK(tls_freed == 2);
+    f.c->tls = &dummy;
+    f.c->tls_free = fake_tls_free;
+    fx_close(&f);
+    CHECK(tls_freed == 3);
+    hkey_free(&adm);
+}
+
 static void test_reset(void)
 {
     struct fx f;
@@ -240,6 +291,7 @@ static void test_secure_boot(void)
 int main(void)
 {
     test_tamper();
+    test_tamper_sessions();
     test_reset();
     test_watchdog();
     test_secure_boot();
