@@ -53,20 +53,10 @@ struct tls_session {
 
 /* Per-chip TLS state: the session and the staging of a root certificate import. */
 struct tls_chip {
-    struct kl_chip *chip;
-    uint32_t resets, tampers; /* the chip's counters when the session started */
-    uint8_t serial[KL_SERIAL_LEN];
-    const struct kl_image *image;
     struct tls_session *s;
     uint16_t root_id, root_total, root_got;
     uint8_t root[KL_TLS_CERT_MAX];
 };
-
-/* The chip model has no slot for us yet (requested from se-core), so the state is
- * found by chip pointer in a small table. A session is dropped when the chip was reset
- * or tampered with since it started, which is what a reset does to RAM. */
-#define MAX_CHIPS 16
-static struct tls_chip *table[MAX_CHIPS];
 
 static void big_drop(struct tls_session *s);
 
@@ -80,34 +70,27 @@ static void session_free(struct tls_chip *t)
     t->s = NULL;
 }
 
+/* The chip calls this on reset, tamper, factory reset and close: RAM is gone. */
+static void tls_free(struct kl_chip *c)
+{
+    struct tls_chip *t = c->tls;
+    if (t) {
+        session_free(t);
+        kl_cx_wipe(t, sizeof *t);
+        free(t);
+    }
+    c->tls = NULL;
+    c->tls_free = NULL;
+}
+
 static struct tls_chip *state_of(struct kl_chip *c, int create)
 {
-    struct tls_chip *t = NULL;
-    int free_slot = -1;
-    for (int i = 0; i < MAX_CHIPS; i++) {
-        if (table[i] && table[i]->chip == c) t = table[i];
-        if (!table[i] && free_slot < 0) free_slot = i;
-    }
-    /* Another chip opened at a freed chip's address has another serial; the same chip
-     * reopened, or reset or tampered with since, has lost its RAM too. */
-    if (t && (t->resets != c->st.reset_count || t->tampers != c->st.tamper_count ||
-              t->image != c->image || memcmp(t->serial, c->serial, sizeof t->serial))) {
-        session_free(t);
-        t->root_total = 0;
-        t->resets = c->st.reset_count;
-        t->tampers = c->st.tamper_count;
-        t->image = c->image;
-        memcpy(t->serial, c->serial, sizeof t->serial);
-    }
-    if (t || !create || free_slot < 0) return t;
+    struct tls_chip *t = c->tls;
+    if (t || !create) return t;
     t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    t->chip = c;
-    t->image = c->image;
-    memcpy(t->serial, c->serial, sizeof t->serial);
-    t->resets = c->st.reset_count;
-    t->tampers = c->st.tamper_count;
-    table[free_slot] = t;
+    c->tls = t;
+    c->tls_free = tls_free;
     return t;
 }
 
