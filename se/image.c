@@ -3,7 +3,8 @@
  * docs/persistence.md). AES-256-GCM with the header as AAD; temp file, fsync, rename,
  * fsync dir. OpenSSL libcrypto directly: this file sits below the crypto toolbox.
  */
-#define _GNU_SOURCE /* O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, flock; O_NONBLOCK: a FIFO must not hang open */
+#define _GNU_SOURCE /* O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC, flock; O_NONBLOCK: a FIFO must not hang \
+                       open */
 #include "image.h"
 
 #include <errno.h>
@@ -408,7 +409,14 @@ kl_status kl_image_load(struct kl_image *im, uint8_t **data, size_t *len)
         goto out;
     }
     /* Only now is the generation trustworthy. */
-    if (gen == 0 || (im->have_gen && gen < im->gen)) {
+    if (gen == 0) {
+        fprintf(stderr,
+                "keylink: state dir %s: image %s has generation 0, which no commit writes; "
+                "refusing\n",
+                im->dir, IMG_FILE);
+        goto out;
+    }
+    if (im->have_gen && gen < im->gen) {
         fprintf(stderr,
                 "keylink: state dir %s: image %s has generation %llu, older than generation "
                 "%llu already seen; refusing a rolled-back image\n",
