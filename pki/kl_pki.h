@@ -230,7 +230,9 @@ kl_status kl_pki_cert_signed_by(X509 *cert, X509 *issuer);
 
 /* Verify `leaf` up to one of the `ntrusted` trusted certificates, using the `nuntrusted`
  * intermediates, at time `at` (0 = now), by OpenSSL's X.509 path validation (signatures,
- * validity, CA flags, key usage). The reason names OpenSSL's verdict.
+ * validity, CA flags, key usage). Any trusted certificate ends the path (partial chains are
+ * allowed, so a registered intermediate CA works); a leaf that is itself in `trusted` is
+ * therefore accepted. The reason names OpenSSL's verdict.
  * KL_OK, KL_E_VERIFY_FAILED, KL_E_EXPIRED (some certificate on the path is outside its
  * validity), KL_E_ARG, KL_E_INTERNAL. */
 kl_status kl_pki_verify_chain(X509 *leaf, X509 *const *trusted, size_t ntrusted,
