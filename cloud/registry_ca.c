@@ -123,7 +123,7 @@ kl_reg_rc kl_reg_ca_register(struct kl_registry *reg, const char *ca_pem, const 
         } else {
             kl_reg_bind_text(st, 1, id);
             int s = sqlite3_step(st);
-            sqlite3_finalize(st);
+            kl_reg_done(st);
             if (s == SQLITE_ROW)
                 rc = kl_reg_fail(err, KL_REG_EXISTS, "the CA certificate is already registered");
             else if (s != SQLITE_DONE)
@@ -180,7 +180,7 @@ kl_reg_rc kl_reg_ca_get(struct kl_registry *reg, const char *id, int with_pem,
             rc = kl_reg_fail(err, KL_REG_NOT_FOUND, "CA certificate %s not found", id);
         else
             rc = kl_reg_db_fail(reg->rdb, err, "ca get");
-        sqlite3_finalize(st);
+        kl_reg_done(st);
     }
     kl_reg_rend(reg);
     return rc;
@@ -248,7 +248,7 @@ kl_reg_rc kl_reg_ca_delete(struct kl_registry *reg, const char *id, struct kl_re
         rc = kl_reg_fail(err, KL_REG_DELETE_CONFLICT,
                          "device certificates signed by this CA are still registered");
     }
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (rc == KL_REG_OK) {
         st = kl_reg_prep(reg->wdb, "DELETE FROM ca_certs WHERE id=?", err);
         if (!st) return kl_reg_wend(reg, KL_REG_INTERNAL, err);
@@ -294,7 +294,7 @@ kl_reg_rc kl_reg_ca_list(struct kl_registry *reg, struct kl_reg_page *page, kl_r
         if (fn(ctx, &ca)) break;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "ca list");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }

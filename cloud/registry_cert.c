@@ -108,7 +108,7 @@ static kl_reg_rc find_ca(struct kl_registry *reg, X509 *cert, const char *ca_pem
     }
     if (!found && rc == KL_REG_OK && s != SQLITE_DONE && s != SQLITE_ROW)
         rc = kl_reg_db_fail(reg->wdb, err, "ca lookup");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     OPENSSL_free(issuer);
     if (rc) return rc;
     if (!found)
@@ -124,8 +124,9 @@ static int status_ok(const char *s)
 }
 
 kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, const char *ca_pem,
-                                  const char *status, struct kl_reg_ca_cache *cache,
-                                  struct kl_reg_cert *out, struct kl_reg_err *err)
+                                  const char *status, const char *want_id, const char *want_ca_id,
+                                  struct kl_reg_ca_cache *cache, struct kl_reg_cert *out,
+                                  struct kl_reg_err *err)
 {
     if (!status) status = "INACTIVE";
     if (!status_ok(status))
@@ -148,8 +149,14 @@ kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, cons
                          "a CA certificate cannot be registered as a device certificate");
     else if (kl_x509_validity(x, &nb, &na) || now < nb || now > na)
         rc = kl_reg_fail(err, KL_REG_CERT_INVALID, "the certificate is not valid now");
+    else if (want_id && strcmp(want_id, id))
+        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                         "certificateId is not the SHA-256 of the certificate");
     else
         rc = find_ca(reg, x, ca_pem, cache, ca_id, ca_status, mode, err);
+    if (rc == KL_REG_OK && want_ca_id && strcmp(want_ca_id, ca_id))
+        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                         "the certificate is not signed by the CA caCertificateId names");
     X509_free(x);
     if (rc == KL_REG_OK && strcmp(ca_status, "ACTIVE"))
         rc = kl_reg_fail(err, KL_REG_CERT_STATE, "the certificate's CA %s is %s", ca_id, ca_status);
@@ -195,7 +202,7 @@ kl_reg_rc kl_reg_cert_register(struct kl_registry *reg, const char *pem, const c
     kl_reg_rc rc = kl_reg_wbegin(reg, err);
     if (rc) return rc;
     struct kl_reg_cert c = {0};
-    rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status, NULL, &c, err);
+    rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status, NULL, NULL, NULL, &c, err);
     rc = kl_reg_wend(reg, rc, err);
     if (rc == KL_REG_OK && out) rc = kl_reg_cert_get(reg, c.id, 0, out, err);
     return rc;
@@ -220,7 +227,7 @@ static kl_reg_rc cert_get_where(struct kl_registry *reg, const char *where, cons
             rc = kl_reg_fail(err, KL_REG_NOT_FOUND, "certificate %s not found", key);
         else
             rc = kl_reg_db_fail(reg->rdb, err, "cert get");
-        sqlite3_finalize(st);
+        kl_reg_done(st);
     }
     kl_reg_rend(reg);
     return rc;
@@ -276,7 +283,7 @@ kl_reg_rc kl_reg_cert_update(struct kl_registry *reg, const char *id, const char
             rc = kl_reg_fail(err, KL_REG_CERT_STATE,
                              "the certificate's CA is not ACTIVE; it cannot be activated");
     }
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (rc == KL_REG_OK) {
         st = kl_reg_prep(reg->wdb,
                          "UPDATE certs SET status=?2, modified=?3, version=version+1, "
@@ -330,7 +337,7 @@ kl_reg_rc kl_reg_cert_delete(struct kl_registry *reg, const char *id, int force,
     else if (sqlite3_column_int64(st, 2) > 0 && !force)
         rc = kl_reg_fail(err, KL_REG_DELETE_CONFLICT,
                          "the certificate has policies attached; detach them or force");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (rc == KL_REG_OK) {
         st = kl_reg_prep(reg->wdb, "DELETE FROM policy_targets WHERE target=?", err);
         if (!st) return kl_reg_wend(reg, KL_REG_INTERNAL, err);
@@ -375,7 +382,7 @@ kl_reg_rc kl_reg_cert_list(struct kl_registry *reg, const char *ca_id, struct kl
         }
         kl_reg_bind_text(c, 1, ca_id);
         int s = sqlite3_step(c);
-        sqlite3_finalize(c);
+        kl_reg_done(c);
         if (s != SQLITE_ROW) {
             kl_reg_rend(reg);
             return kl_reg_fail(err, KL_REG_NOT_FOUND, "CA certificate %s not found", ca_id);
@@ -401,7 +408,7 @@ kl_reg_rc kl_reg_cert_list(struct kl_registry *reg, const char *ca_id, struct kl
         if (fn(ctx, &c)) break;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "cert list");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }

@@ -217,6 +217,8 @@ kl_reg_rc kl_registry_open(const char *path, const struct kl_registry_opts *opts
 void kl_registry_close(struct kl_registry *reg)
 {
     if (!reg) return;
+    kl_reg_cache_drop(reg->rdb);
+    kl_reg_cache_drop(reg->wdb);
     sqlite3_close(reg->rdb);
     sqlite3_close(reg->wdb);
     pthread_mutex_destroy(&reg->wlock);
@@ -300,15 +302,83 @@ void kl_reg_rend(struct kl_registry *reg)
     pthread_mutex_unlock(&reg->rlock);
 }
 
+/* The statement cache: compiling SQL costs more than running most of these statements.
+ * A cached statement is lent to one user at a time (busy); a second concurrent user of the
+ * same text on the same connection gets a private statement. */
+#define KL_REG_STMT_CACHE 96
+static struct {
+    sqlite3 *db;
+    char *sql;
+    sqlite3_stmt *st;
+    int busy;
+} stmt_cache[KL_REG_STMT_CACHE];
+static pthread_mutex_t stmt_lock = PTHREAD_MUTEX_INITIALIZER;
+
 sqlite3_stmt *kl_reg_prep(sqlite3 *db, const char *sql, struct kl_reg_err *err)
 {
+    int free_slot = -1;
+    pthread_mutex_lock(&stmt_lock);
+    for (int i = 0; i < KL_REG_STMT_CACHE; i++) {
+        if (!stmt_cache[i].db) {
+            if (free_slot < 0) free_slot = i;
+            continue;
+        }
+        if (stmt_cache[i].db == db && !stmt_cache[i].busy && !strcmp(stmt_cache[i].sql, sql)) {
+            stmt_cache[i].busy = 1;
+            sqlite3_stmt *st = stmt_cache[i].st;
+            pthread_mutex_unlock(&stmt_lock);
+            return st;
+        }
+    }
+    pthread_mutex_unlock(&stmt_lock);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
         kl_reg_db_fail(db, err, "prepare");
         sqlite3_finalize(st);
         return NULL;
     }
+    if (free_slot >= 0) {
+        char *copy = strdup(sql);
+        pthread_mutex_lock(&stmt_lock);
+        if (copy && !stmt_cache[free_slot].db) {
+            stmt_cache[free_slot].db = db;
+            stmt_cache[free_slot].sql = copy;
+            stmt_cache[free_slot].st = st;
+            stmt_cache[free_slot].busy = 1;
+            copy = NULL;
+        }
+        pthread_mutex_unlock(&stmt_lock);
+        free(copy);
+    }
     return st;
+}
+
+void kl_reg_done(sqlite3_stmt *st)
+{
+    if (!st) return;
+    pthread_mutex_lock(&stmt_lock);
+    for (int i = 0; i < KL_REG_STMT_CACHE; i++)
+        if (stmt_cache[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            stmt_cache[i].busy = 0;
+            pthread_mutex_unlock(&stmt_lock);
+            return;
+        }
+    pthread_mutex_unlock(&stmt_lock);
+    sqlite3_finalize(st);
+}
+
+void kl_reg_cache_drop(sqlite3 *db)
+{
+    pthread_mutex_lock(&stmt_lock);
+    for (int i = 0; i < KL_REG_STMT_CACHE; i++)
+        if (stmt_cache[i].db == db) {
+            sqlite3_finalize(stmt_cache[i].st);
+            free(stmt_cache[i].sql);
+            memset(&stmt_cache[i], 0, sizeof stmt_cache[i]);
+        }
+    pthread_mutex_unlock(&stmt_lock);
 }
 
 void kl_reg_bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -322,7 +392,7 @@ void kl_reg_bind_text(sqlite3_stmt *st, int i, const char *s)
 kl_reg_rc kl_reg_exec_stmt(sqlite3 *db, sqlite3_stmt *st, struct kl_reg_err *err)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (rc != SQLITE_DONE) return kl_reg_db_fail(db, err, "step");
     return KL_REG_OK;
 }
@@ -376,10 +446,10 @@ kl_reg_rc kl_reg_registration_code(struct kl_registry *reg, char code[KL_REG_ID_
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         kl_reg_col_copy(st, 0, code, KL_REG_ID_HEX);
-        sqlite3_finalize(st);
+        kl_reg_done(st);
         return kl_reg_wend(reg, KL_REG_OK, err);
     }
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (step != SQLITE_DONE) return kl_reg_wend(reg, kl_reg_db_fail(reg->wdb, err, "regcode"), err);
     if (kl_reg_random_hex(code, 32))
         return kl_reg_wend(reg, kl_reg_fail(err, KL_REG_INTERNAL, "no randomness"), err);

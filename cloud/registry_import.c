@@ -49,14 +49,8 @@ static kl_reg_rc import_line(struct kl_registry *reg, const char *line, size_t l
     if (rc == KL_REG_OK) rc = kl_reg_thing_create_tx(reg, thing, NULL, attr_text, &created, err);
     free(attr_text);
     if (rc == KL_REG_OK)
-        rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status ? status : default_status, cache, &c,
-                                     err);
-    if (rc == KL_REG_OK && want_id && strcmp(want_id, c.id))
-        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
-                         "certificateId is not the SHA-256 of the certificate");
-    if (rc == KL_REG_OK && want_ca && strcmp(want_ca, c.ca_id))
-        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
-                         "the certificate is not signed by the CA caCertificateId names");
+        rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status ? status : default_status, want_id,
+                                     want_ca, cache, &c, err);
     if (rc == KL_REG_OK) rc = kl_reg_thing_attach_tx(reg, thing, c.id, err);
     if (rc == KL_REG_OK && policy) rc = kl_reg_policy_attach_tx(reg, policy, c.arn, err);
     if (rc == KL_REG_OK) {

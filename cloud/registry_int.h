@@ -40,8 +40,13 @@ kl_reg_rc kl_reg_wend(struct kl_registry *reg, kl_reg_rc rc, struct kl_reg_err *
 void kl_reg_rbegin(struct kl_registry *reg);
 void kl_reg_rend(struct kl_registry *reg);
 
-/* Prepares sql on db; on failure reports KL_REG_INTERNAL and returns NULL. */
+/* Prepares sql on db; on failure reports KL_REG_INTERNAL and returns NULL. Statements are
+ * cached per connection (the same SQL text is compiled once); hand every statement back
+ * with kl_reg_done, never sqlite3_finalize. */
 sqlite3_stmt *kl_reg_prep(sqlite3 *db, const char *sql, struct kl_reg_err *err);
+void kl_reg_done(sqlite3_stmt *st);
+/* Finalizes the cached statements of db (before it is closed). */
+void kl_reg_cache_drop(sqlite3 *db);
 /* Binds a C string as text (NULL binds SQL NULL). */
 void kl_reg_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Runs a statement that returns no rows, finalizing it. */
@@ -80,10 +85,13 @@ struct kl_reg_ca_cache {
     } e[KL_REG_CA_CACHE];
 };
 void kl_reg_ca_cache_free(struct kl_reg_ca_cache *c);
-/* Registers a device certificate inside an open write transaction; out gets id and arn. */
+/* Registers a device certificate inside an open write transaction; out gets id and arn.
+ * want_id / want_ca_id (may be NULL): the certificate's id and its CA's id must be these
+ * (KL_REG_CERT_INVALID otherwise), checked before anything is written. */
 kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, const char *ca_pem,
-                                  const char *status, struct kl_reg_ca_cache *cache,
-                                  struct kl_reg_cert *out, struct kl_reg_err *err);
+                                  const char *status, const char *want_id, const char *want_ca_id,
+                                  struct kl_reg_ca_cache *cache, struct kl_reg_cert *out,
+                                  struct kl_reg_err *err);
 kl_reg_rc kl_reg_thing_create_tx(struct kl_registry *reg, const char *name, const char *type,
                                  const char *attributes, int *created, struct kl_reg_err *err);
 kl_reg_rc kl_reg_thing_attach_tx(struct kl_registry *reg, const char *thing, const char *cert_id,

@@ -114,7 +114,7 @@ kl_reg_rc kl_reg_policy_version_create(struct kl_registry *reg, const char *name
                          KL_POLICY_MAX_VERSIONS);
     else
         v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (rc == KL_REG_OK) {
         st = kl_reg_prep(reg->wdb,
                          "INSERT INTO policy_versions(policy, version, document, created) "
@@ -179,7 +179,7 @@ kl_reg_rc kl_reg_policy_get(struct kl_registry *reg, const char *name, struct kl
         } else {
             rc = kl_reg_db_fail(reg->rdb, err, "policy get");
         }
-        sqlite3_finalize(st);
+        kl_reg_done(st);
     }
     kl_reg_rend(reg);
     return rc;
@@ -209,7 +209,7 @@ kl_reg_rc kl_reg_policy_delete(struct kl_registry *reg, const char *name, struct
     else if (sqlite3_column_int64(st, 1) > 1)
         rc = kl_reg_fail(err, KL_REG_DELETE_CONFLICT,
                          "policy %s has non-default versions; delete them first", name);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     static const char *const del[] = {"DELETE FROM policy_versions WHERE policy=?",
                                       "DELETE FROM policies WHERE name=?"};
     for (int i = 0; i < 2 && rc == KL_REG_OK; i++) {
@@ -253,7 +253,7 @@ kl_reg_rc kl_reg_policy_list(struct kl_registry *reg, struct kl_reg_page *page, 
         if (fn(ctx, last)) break;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "policy list");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }
@@ -270,7 +270,7 @@ static kl_reg_rc check_target(struct kl_registry *reg, sqlite3 *db, const char *
     if (!st) return KL_REG_INTERNAL;
     kl_reg_bind_text(st, 1, id);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (s == SQLITE_ROW) return KL_REG_OK;
     if (s == SQLITE_DONE) return kl_reg_fail(err, KL_REG_NOT_FOUND, "certificate %s not found", id);
     return kl_reg_db_fail(db, err, "target");
@@ -286,7 +286,7 @@ kl_reg_rc kl_reg_policy_attach_tx(struct kl_registry *reg, const char *name, con
     if (!st) return KL_REG_INTERNAL;
     kl_reg_bind_text(st, 1, name);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (s == SQLITE_DONE) return kl_reg_fail(err, KL_REG_NOT_FOUND, "policy %s not found", name);
     if (s != SQLITE_ROW) return kl_reg_db_fail(reg->wdb, err, "policy attach");
     st = kl_reg_prep(reg->wdb, "INSERT OR IGNORE INTO policy_targets(policy, target) VALUES(?,?)",
@@ -360,7 +360,7 @@ kl_reg_rc kl_reg_policy_attached(struct kl_registry *reg, const char *target,
         if (fn(ctx, last)) break;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "attached");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }
@@ -385,7 +385,7 @@ kl_reg_rc kl_reg_policies_for_principal(struct kl_registry *reg, const char *tar
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         if (fn(ctx, (const char *)sqlite3_column_text(st, 0))) break;
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "policies");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }

@@ -11,7 +11,7 @@ static kl_reg_rc need_row(sqlite3 *db, const char *sql, const char *key, const c
     if (!st) return KL_REG_INTERNAL;
     kl_reg_bind_text(st, 1, key);
     int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (s == SQLITE_ROW) return KL_REG_OK;
     if (s == SQLITE_DONE) return kl_reg_fail(err, KL_REG_NOT_FOUND, "%s %s not found", what, key);
     return kl_reg_db_fail(db, err, "lookup");
@@ -124,7 +124,7 @@ static kl_reg_rc page_query(struct kl_registry *reg, const char *exists_sql, con
         if (fn(ctx, val)) break;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "list");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }

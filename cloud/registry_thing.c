@@ -150,7 +150,7 @@ kl_reg_rc kl_reg_thing_get(struct kl_registry *reg, const char *name, struct kl_
             rc = kl_reg_fail(err, KL_REG_NOT_FOUND, "thing %s not found", name);
         else
             rc = kl_reg_db_fail(reg->rdb, err, "thing get");
-        sqlite3_finalize(st);
+        kl_reg_done(st);
     }
     kl_reg_rend(reg);
     return rc;
@@ -208,7 +208,7 @@ kl_reg_rc kl_reg_thing_update(struct kl_registry *reg, const char *name, const c
                 rc = kl_reg_fail(err, KL_REG_INTERNAL, "out of memory");
             json_decref(base);
         }
-        sqlite3_finalize(st);
+        kl_reg_done(st);
     }
     json_decref(upd);
     if (rc == KL_REG_OK) {
@@ -256,7 +256,7 @@ kl_reg_rc kl_reg_thing_delete(struct kl_registry *reg, const char *name, int64_t
     else if (sqlite3_column_int64(st, 1) > 0)
         rc = kl_reg_fail(err, KL_REG_INVALID, "thing %s has principals attached; detach them first",
                          name);
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     if (rc == KL_REG_OK && !gone) {
         st = kl_reg_prep(reg->wdb, "DELETE FROM things WHERE name=?", err);
         if (!st) return kl_reg_wend(reg, KL_REG_INTERNAL, err);
@@ -325,7 +325,7 @@ kl_reg_rc kl_reg_thing_list(struct kl_registry *reg, const char *attr_name, cons
         if (stop) break;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "thing list");
-    sqlite3_finalize(st);
+    kl_reg_done(st);
     kl_reg_rend(reg);
     return rc;
 }

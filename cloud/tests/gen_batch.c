@@ -2,7 +2,8 @@
  * kl-gen-batch: writes a bulk-import file (docs/registry.md) of N things, each with its own
  * device certificate signed by the given CA. One device key serves every certificate (the
  * certificates differ by serial and CN), which keeps 100,000 certificates fast to make.
- * usage: kl-gen-batch CA_CERT.pem CA_KEY.pem COUNT PREFIX OUT.jsonl
+ * usage: kl-gen-batch CA_CERT.pem CA_KEY.pem COUNT PREFIX OUT.jsonl [FIRST]
+ * FIRST (default 0) numbers the first thing, so several generators can split the work.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,9 @@ static X509 *read_cert(const char *p)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: kl-gen-batch CA_CERT.pem CA_KEY.pem COUNT PREFIX OUT.jsonl\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr,
+                "usage: kl-gen-batch CA_CERT.pem CA_KEY.pem COUNT PREFIX OUT.jsonl [FIRST]\n");
         return 2;
     }
     X509 *ca = read_cert(argv[1]);
@@ -32,9 +34,10 @@ int main(int argc, char **argv)
     EVP_PKEY *cak = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
     if (kf) fclose(kf);
     long count = strtol(argv[3], NULL, 10);
+    long first = argc == 7 ? strtol(argv[6], NULL, 10) : 0;
     FILE *out = fopen(argv[5], "w");
     EVP_PKEY *dk = EVP_EC_gen("P-256");
-    if (!ca || !cak || count < 1 || !out || !dk) {
+    if (!ca || !cak || count < 1 || first < 0 || !out || !dk) {
         fprintf(stderr, "kl-gen-batch: bad CA, key, count or output\n");
         return 1;
     }
@@ -46,7 +49,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kl-gen-batch: cannot set up signing\n");
         return 1;
     }
-    for (long i = 0; i < count; i++) {
+    for (long i = first; i < first + count; i++) {
         char cn[128];
         snprintf(cn, sizeof cn, "%s-%07ld", argv[4], i);
         X509 *x = X509_new();

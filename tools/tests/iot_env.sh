@@ -36,9 +36,9 @@ iot() { "$KL" iot "$@"; }
 # expect_err CODE ARGS...: keylink iot ARGS fails, printing the AWS CLI error line with CODE
 expect_err() {
   local code=$1; shift
-  if iot "$@" >"$T/out" 2>"$T/err"; then bad "$* succeeded, wanted $code"; return; fi
-  grep -q "^An error occurred ($code) when calling the [A-Za-z]* operation: ." "$T/err" \
-    && ok "$1 -> $code" || bad "$* -> $(cat "$T/err"), wanted $code"
+  if iot "$@" >"$T/_expect.out" 2>"$T/_expect.err"; then bad "$* succeeded, wanted $code"; return; fi
+  grep -q "^An error occurred ($code) when calling the [A-Za-z]* operation: ." "$T/_expect.err" \
+    && ok "$1 -> $code" || bad "$* -> $(cat "$T/_expect.err"), wanted $code"
 }
 # a CA (key unencrypted) with openssl: mkca NAME -> $T/NAME.pem, $T/NAME.key
 mkca() {
