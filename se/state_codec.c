@@ -7,7 +7,8 @@
  *               usage1 u8 | alg1 u8 | usage2 u8 | alg2 u8 | has-key u8 | used u16 |
  *               writes u32 | data (used bytes)
  * Temporary objects and sessions are not stored. Decoding treats the bytes as hostile:
- * every length and field is checked, and nothing is installed unless all of it is good.
+ * every length and field is checked, EC keys must be valid, and nothing is installed
+ * unless all of it is good.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,19 @@ static int used_ok(const struct kl_obj *o)
     }
 }
 
+/* EC material must be what the commands can produce: a point on P-256, a key pair whose
+ * public half belongs to its scalar. */
+static int key_ok(const struct kl_obj *o, const uint8_t *d)
+{
+    if (o->type == KL_OBJ_PUBKEY) return kl_cx_ec_check_pub(d) == KL_OK;
+    if (o->type != KL_OBJ_KEYPAIR) return 1;
+    uint8_t pub[KL_CX_P256_PUB];
+    int ok = kl_cx_ec_pub_from_priv(d, pub) == KL_OK &&
+             kl_cx_ct_equal(pub, d + KL_CX_P256_PRIV, KL_CX_P256_PUB);
+    kl_cx_wipe(pub, sizeof pub);
+    return ok;
+}
+
 /* Records why the image is refused (for the caller's message). */
 #define bad(what) (*why = (what), KL_E_STORAGE)
 
@@ -169,6 +183,10 @@ kl_status kl_state_decode(const uint8_t *in, size_t len, struct kl_state *st,
         p += OBJ_HDR_LEN;
         if ((size_t)(end - p) < o.used) {
             rc = bad("truncated object data");
+            goto out;
+        }
+        if (o.has_key && !key_ok(&o, p)) {
+            rc = bad("bad key material");
             goto out;
         }
         struct kl_obj *n;

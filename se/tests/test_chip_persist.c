@@ -243,6 +243,18 @@ static void test_hostile_decode(void)
     memcpy(m, img, n);
     m[6] = 7; /* life cycle */
     CHECK_ST(kl_state_decode(m, n, st, ser, ipriv, ipub, NULL), KL_E_STORAGE);
+    /* a key pair whose public half does not belong to its scalar (object 0x11's data) */
+    const char *why = NULL;
+    struct kl_obj *kp = kl_obj_find(f.c, 0x11);
+    const uint8_t *pub = kl_obj_pub(f.c, kp);
+    uint8_t *at = memmem(img, n, pub, 64);
+    CHECK(at != NULL);
+    if (at) {
+        memcpy(m, img, n);
+        m[at - img + 63] ^= 1;
+        CHECK_ST(kl_state_decode(m, n, st, ser, ipriv, ipub, &why), KL_E_STORAGE);
+        CHECK(why && strcmp(why, "bad key material") == 0);
+    }
     free(m);
     free(img);
     free(st);
