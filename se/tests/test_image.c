@@ -422,6 +422,26 @@ static void test_key_file(void)
     rm_dir(dir);
 }
 
+/* A crash while the key was being made leaves chip.key.tmp and no key: still fresh. */
+static void test_key_crash(void)
+{
+    char dir[128], p[256], kp[256];
+    snprintf(dir, sizeof dir, "%s/keycrash", base);
+    CHECK(mkdir(dir, 0700) == 0);
+    path_of(p, sizeof p, dir, "chip.key.tmp");
+    path_of(kp, sizeof kp, dir, "chip.key");
+    CHECK(spit(p, (const uint8_t *)"half", 4, 0600) == 0);
+    struct kl_image *im = NULL;
+    int fresh = 0;
+    CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
+    CHECK(fresh == 1);
+    CHECK(!exists(p));
+    uint8_t k[64];
+    CHECK(slurp(kp, k, sizeof k) == 32 && memcmp(k, "half", 4) != 0);
+    kl_image_close(im);
+    rm_dir(dir);
+}
+
 static void test_failed_commit(void)
 {
     char dir[128], p[256], tp[256];
@@ -686,6 +706,7 @@ int main(int argc, char **argv)
     test_lock();
     test_tamper();
     test_key_file();
+    test_key_crash();
     test_failed_commit();
     test_rollback();
     test_format();
