@@ -71,6 +71,7 @@ struct conn {
     char *buf;
     size_t len, cap;
     int too_large;
+    int responded; /* an error was queued before the body: ignore the rest */
 };
 
 /* Matches path against pattern; copies the {} part into param. */
@@ -190,6 +191,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
+        cs->responded = 1; /* until the request is accepted below */
         /* Reject before reading any body: a wrong token changes nothing. */
         if (!token_ok(api, c))
             return send_error(c, 401, "UnauthorizedException", "missing or wrong bearer token");
@@ -205,12 +207,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (cl && strtoull(cl, NULL, 10) > cs->limit)
             return send_error(c, 413, "RequestEntityTooLargeException",
                               "the request body is too large");
+        cs->responded = 0;
+        return MHD_YES;
+    }
+    if (cs->responded) {
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (cs->too_large || !cs->route) return MHD_YES;
+        if (cs->too_large) return MHD_YES;
         if (cs->len + n > cs->limit) {
             cs->too_large = 1;
             free(cs->buf);
@@ -232,7 +239,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs->buf[cs->len] = 0;
         return MHD_YES;
     }
-    if (!cs->route) return MHD_NO; /* an error was queued already */
+    cs->responded = 1;
     if (cs->too_large)
         return send_error(c, 413, "RequestEntityTooLargeException",
                           "the request body is too large");
