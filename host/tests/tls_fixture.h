@@ -54,7 +54,11 @@ static char fx_dir[64];
 
 static void fx_path(char *out, size_t cap, const char *name)
 {
-    snprintf(out, cap, "%s/%s", fx_dir, name);
+    int n = snprintf(out, cap, "%s/%s", fx_dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "path too long: %s\n", name);
+        exit(1);
+    }
 }
 
 /* Runs a shell command in the temp dir; exits the test if it fails. */
