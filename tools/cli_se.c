@@ -12,6 +12,7 @@
 
 #include "common_hex.h"
 #include "common_pem.h"
+#include "keylink/channel.h"
 #include "keylink/se.h"
 #include "transport_mem.h"
 
@@ -20,6 +21,7 @@
 
 struct opts {
     const char *device;
+    const char *pin; /* pinned identity key: run the command inside the secure channel */
     int json;
     int help;
     /* subcommand options (each subcommand says which it takes) */
@@ -33,12 +35,14 @@ struct opts {
 static struct kl_se se; /* 6.5 KB of frame buffers: not on the stack */
 
 static const char *const usage_text =
-    "usage: keylink se [--device URI] [--json] COMMAND [ARGS] [OPTIONS]\n"
+    "usage: keylink se [--device URI] [--pin FILE] [--json] COMMAND [ARGS] [OPTIONS]\n"
     "\n"
     "Talks to a keylink secure element: URI is unix:PATH (a keylink-se daemon's socket)\n"
     "or mem:DIR (the chip model in-process); default: $KEYLINK_SE. Object ids are hex\n"
-    "(0x1004 or 1004). --json prints machine-readable output. Exit status: 0 done,\n"
-    "1 the chip or the link refused (the message names the chip status), 2 bad usage.\n"
+    "(0x1004 or 1004). --json prints machine-readable output. --pin FILE runs the\n"
+    "command inside the secure channel opened with the chip identity key in FILE (see\n"
+    "channel pin). Exit status: 0 done, 1 the chip or the link refused (the message\n"
+    "names the chip status), 2 bad usage.\n"
     "\n"
     "commands:\n"
     "  status                      name, versions, serial, life cycle, storage, counters\n"
@@ -72,6 +76,10 @@ static const char *const usage_text =
     "  tamper                      fire the tamper input (model input)\n"
     "  kick                        kick the watchdog\n"
     "  reset                       reset pulse (model input)\n"
+    "  channel pin [--out FILE]    the chip's identity public key (PEM) to pin; do it\n"
+    "                              at manufacturing, over a trusted link\n"
+    "  channel check --pin FILE    opens the secure channel with the pinned key, runs\n"
+    "                              GET_STATUS inside it, closes it\n"
     "\n"
     "`keylink se COMMAND --help` shows this text too.\n";
 
@@ -189,6 +197,31 @@ static int connect_chip(const struct opts *o)
         snprintf(what, sizeof what, "opening %s", uri);
         return chip_error(what, st);
     }
+    return 0;
+}
+
+/* Opens the secure channel with the pinned identity key in path. */
+static int open_channel(const char *path)
+{
+    uint8_t pub[KL_SE_IDENTITY_LEN];
+    kl_status st = kl_channel_pub_read_file(path, pub);
+    if (st == KL_E_IO) {
+        fprintf(stderr, "keylink se: cannot read the pin file %s\n", path);
+        return 2;
+    }
+    if (st != KL_OK) {
+        fprintf(stderr, "keylink se: %s holds no P-256 public key (PEM or hex X||Y)\n", path);
+        return 2;
+    }
+    st = kl_se_channel_open(&se, pub, kl_random_os, NULL);
+    if (st == KL_E_VERIFY_FAILED) {
+        fprintf(stderr,
+                "keylink se: the chip did not prove it holds the pinned identity key "
+                "(%s): a different chip, or someone on the link; nothing was sent\n",
+                path);
+        return 1;
+    }
+    if (st != KL_OK) return chip_error("opening the secure channel", st);
     return 0;
 }
 
@@ -810,6 +843,55 @@ static int cmd_reset(const struct opts *o)
     return simple(o, "reset", kl_se_reset);
 }
 
+static int cmd_channel(const struct opts *o)
+{
+    if (o->npos != 1 || (strcmp(o->pos[0], "pin") && strcmp(o->pos[0], "check")))
+        return usage_error("channel needs 'pin' or 'check'");
+    if (!strcmp(o->pos[0], "pin")) {
+        uint8_t pub[KL_SE_IDENTITY_LEN];
+        kl_status st = kl_se_get_identity(&se, pub);
+        if (st != KL_OK) return chip_error("channel pin", st);
+        char pem[256];
+        size_t n = 0;
+        st = kl_channel_pub_to_pem(pub, pem, sizeof pem, &n);
+        if (st != KL_OK) return chip_error("channel pin", st);
+        if (o->out) {
+            if (kl_tool_write_file(o->out, (const uint8_t *)pem, n) < 0) return 1;
+            if (o->json) {
+                printf("{\"identity\": \"");
+                kl_tool_hex_print(stdout, pub, sizeof pub);
+                printf("\", \"pin_file\": ");
+                kl_tool_json_str(stdout, o->out);
+                printf("}\n");
+            } else {
+                printf("pinned the chip identity key in %s\n", o->out);
+            }
+            return 0;
+        }
+        if (o->json) {
+            printf("{\"identity\": \"");
+            kl_tool_hex_print(stdout, pub, sizeof pub);
+            printf("\"}\n");
+        } else {
+            fputs(pem, stdout);
+        }
+        return 0;
+    }
+    if (!o->pin) return usage_error("channel check needs --pin FILE");
+    /* the channel was opened (and the confirmation checked) before we got here */
+    struct kl_se_status s;
+    kl_status st = kl_se_status(&se, &s);
+    if (st != KL_OK) return chip_error("status inside the channel", st);
+    int open = kl_se_channel_is_open(&se) && (s.session & 2);
+    st = kl_se_channel_close(&se);
+    if (st != KL_OK) return chip_error("closing the channel", st);
+    if (o->json)
+        printf("{\"channel\": %s}\n", open ? "true" : "false");
+    else
+        printf("secure channel %s\n", open ? "opened with the pinned chip: ok" : "NOT open");
+    return open ? 0 : 1;
+}
+
 static const struct {
     const char *name;
     int (*run)(const struct opts *o);
@@ -820,7 +902,7 @@ static const struct {
     {"pubkey", cmd_pubkey},   {"sign", cmd_sign},           {"verify", cmd_verify},
     {"random", cmd_random},   {"lifecycle", cmd_lifecycle}, {"config", cmd_config},
     {"counter", cmd_counter}, {"tamper", cmd_tamper},       {"kick", cmd_kick},
-    {"reset", cmd_reset},
+    {"reset", cmd_reset},     {"channel", cmd_channel},
 };
 
 /* Options may come before or after the command (`keylink se status --json`). */
@@ -831,6 +913,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char **cmd)
         size_t off;
     } valued[] = {
         {"--device", offsetof(struct opts, device)},
+        {"--pin", offsetof(struct opts, pin)},
         {"--type", offsetof(struct opts, type)},
         {"--props", offsetof(struct opts, props)},
         {"--rules", offsetof(struct opts, rules)},
@@ -911,6 +994,10 @@ int kl_cli_se(int argc, char **argv)
     (void)kl_se_mem_register(); /* mem:DIR works in this program */
     rc = connect_chip(&o);
     if (rc) return rc;
+    if (o.pin && (rc = open_channel(o.pin)) != 0) {
+        kl_se_close(&se);
+        return rc;
+    }
     rc = cmds[k].run(&o);
     kl_se_close(&se);
     return rc;

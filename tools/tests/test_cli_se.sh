@@ -123,6 +123,24 @@ assert [o for o in l if o["id"]=="0x1004"][0]["type"]=="key-pair"' "$T/out" && o
   expect 2 "unknown option" "${K[@]}" status --bogus
 done
 
+# the secure channel: pin the identity key, then run commands inside the channel
+K=("$KL" se --device "unix:$T/se.sock")
+expect 0 "channel pin" "${K[@]}" channel pin --out "$T/pin.pem"
+openssl pkey -pubin -in "$T/pin.pem" -noout -text 2>/dev/null | grep -q prime256v1 && ok "pin file is a P-256 PEM key" || bad "pin file: $(cat "$T/pin.pem")"
+expect 0 "channel check" "${K[@]}" channel check --pin "$T/pin.pem"
+expect 0 "status inside the channel" "${K[@]}" --pin "$T/pin.pem" status --json
+py 'import json,sys; assert json.load(open(sys.argv[1]))["channel_open"] is True' "$T/out" && ok "status shows the channel open" || bad "channel status: $(cat "$T/out")"
+expect 0 "sign inside the channel" "${K[@]}" --pin "$T/pin.pem" sign 1004 --in "$T/msg" --der --out "$T/sig2.der"
+"${K[@]}" pubkey 1004 >"$T/upub.pem"
+openssl dgst -sha256 -verify "$T/upub.pem" -signature "$T/sig2.der" "$T/msg" >/dev/null 2>&1 && ok "signature made inside the channel verifies" || bad "channel signature"
+expect 0 "another chip's key" "$KL" se --device "mem:$T/otherchip" channel pin --out "$T/wrong.pem"
+expect 1 "wrong pin refused" "${K[@]}" --pin "$T/wrong.pem" status
+grep -q "did not prove" "$T/err" && ok "wrong pin explained" || bad "wrong pin: $(cat "$T/err")"
+expect 2 "missing pin file" "${K[@]}" --pin "$T/none.pem" status
+echo "not a key" >"$T/junk.pem"
+expect 2 "junk pin file" "${K[@]}" --pin "$T/junk.pem" status
+expect 2 "channel check without --pin" "${K[@]}" channel check
+
 # errors about the device itself
 expect 2 "no device" env -u KEYLINK_SE "$KL" se status
 grep -q "KEYLINK_SE" "$T/err" && ok "says how to name a device" || bad "no device: $(cat "$T/err")"
