@@ -54,6 +54,7 @@ enum tamper {
     T_RX_CT,     /* a byte of the protected answer */
     T_RX_REPLAY, /* the previous answer instead of this one */
     T_RX_CLEAR,  /* the answer replaced by a forged clear KL_OK */
+    T_DROP,      /* the link fails: nothing sent, KL_E_IO */
 };
 static enum tamper tamper;
 static const struct kl_transport_ops *inner;
@@ -118,6 +119,7 @@ static kl_status tap_transceive(struct kl_se *se, const uint8_t *tx, size_t tx_l
     default:
         break;
     }
+    if (m == T_DROP) return KL_E_IO;
     memcpy(last_tx, tx, tx_len);
     last_tx_len = tx_len;
     kl_status st = inner->transceive(se, t, n, rx, rx_cap, rx_len);
@@ -305,6 +307,20 @@ static void run(const char *uri)
     where = tag;
     every_group(&se);
     CHECK(kl_se_channel_is_open(&se));
+    /* a caller buffer too small: KL_E_BUFFER, and the channel goes on in step */
+    uint8_t small[10];
+    size_t sn = 0;
+    IS(kl_se_command(&se, KL_CMD_PING, (const uint8_t *)"0123456789abcdef", 16, small, sizeof small,
+                     &sn),
+       KL_E_BUFFER);
+    CHECK(kl_se_channel_is_open(&se));
+    OK(kl_se_ping(&se, (const uint8_t *)"in step", 7));
+    /* a link failure closes the host side; the next open replaces the chip's channel */
+    tamper = T_DROP;
+    IS(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_IO);
+    CHECK(!kl_se_channel_is_open(&se));
+    OK(kl_se_ping(&se, (const uint8_t *)"plain", 5));
+    OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
     /* a forged clear KL_OK answer is not accepted */
     tamper = T_RX_CLEAR;
     IS(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_PROTOCOL);
