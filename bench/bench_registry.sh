@@ -12,7 +12,7 @@ for p in "$KD" "$KL" "$GEN"; do [ -x "$p" ] || { echo "missing $p (build first)"
 SECS=${BENCH_SECONDS:-5}; N=${BENCH_IMPORT_N:-20000}
 T=$(mktemp -d); KDPID=""
 trap '[ -n "$KDPID" ] && kill $KDPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
-"$KD" --data-dir "$T/kd" --api 127.0.0.1:0 >"$T/kd.log" 2>&1 & KDPID=$!
+"$KD" --data-dir "$T/kd" --api 127.0.0.1:0 --listen 127.0.0.1:0 >"$T/kd.log" 2>&1 & KDPID=$!
 for i in $(seq 100); do grep -q "control API on" "$T/kd.log" && break; sleep 0.1; done
 export KEYLINK_ENDPOINT_URL=http://127.0.0.1:$(sed -n 's|.*127.0.0.1:\([0-9]*\).*|\1|p' "$T/kd.log")
 export KEYLINK_TOKEN=$(cat "$T/kd/admin-token")

@@ -26,6 +26,9 @@ struct kl_api_cfg {
     size_t max_import;            /* the bulk import's JSON-lines body */
     const char *endpoint_address; /* what describe-endpoint answers */
     int threads;                  /* worker threads (default 4) */
+    /* GET /metrics (no token: counters only, no secrets): malloc'd text, NULL = 404 */
+    char *(*metrics)(void *ctx);
+    void *metrics_ctx;
 };
 
 struct kl_api;

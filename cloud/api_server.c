@@ -18,6 +18,8 @@ struct kl_api {
     size_t max_body, max_import;
     char endpoint[256];
     int port;
+    char *(*metrics)(void *ctx);
+    void *metrics_ctx;
 };
 
 enum { BODY_NONE, BODY_JSON, BODY_RAW };
@@ -127,6 +129,23 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     return r;
 }
 
+/* Prometheus scrape: served without the token, as it holds counters only. */
+static enum MHD_Result send_metrics(struct kl_api *api, struct MHD_Connection *c)
+{
+    char *text = api->metrics ? api->metrics(api->metrics_ctx) : NULL;
+    if (!text) return send_error(c, 404, "ResourceNotFoundException", "no metrics");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+    enum MHD_Result r = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
 static int token_ok(struct kl_api *api, struct MHD_Connection *c)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -192,6 +211,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!cs) return MHD_NO;
         *con_cls = cs;
         cs->responded = 1; /* until the request is accepted below */
+        if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) return send_metrics(api, c);
         /* Reject before reading any body: a wrong token changes nothing. */
         if (!token_ok(api, c))
             return send_error(c, 401, "UnauthorizedException", "missing or wrong bearer token");
@@ -275,6 +295,8 @@ kl_reg_rc kl_api_start(struct kl_registry *reg, const struct kl_api_cfg *cfg, st
         return kl_reg_fail(err, KL_REG_INTERNAL, "out of memory");
     }
     api->reg = reg;
+    api->metrics = cfg->metrics;
+    api->metrics_ctx = cfg->metrics_ctx;
     api->max_body = cfg->max_body ? cfg->max_body : KL_API_MAX_BODY_DEFAULT;
     api->max_import = cfg->max_import ? cfg->max_import : KL_API_MAX_IMPORT_DEFAULT;
     snprintf(api->endpoint, sizeof api->endpoint, "%s",

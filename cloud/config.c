@@ -20,6 +20,8 @@ void kl_config_defaults(struct kl_config *c)
     c->max_body = KL_API_MAX_BODY_DEFAULT;
     c->max_import = KL_API_MAX_IMPORT_DEFAULT;
     c->api_threads = 4;
+    c->connect_timeout_ms = 10000;
+    c->max_packet = 128 * 1024;
 }
 
 int kl_config_hostport(const char *s, char *host, size_t hn, int *port)
@@ -97,6 +99,24 @@ static int set(struct kl_config *c, const char *key, const char *v, char *msg, s
         long t = strtol(v, &end, 10);
         bad = !*v || *end || t < 1 || t > 64;
         if (!bad) c->api_threads = (int)t;
+    } else if (!strcmp(key, "dev-listener"))
+        bad = kl_config_hostport(v, c->dev_host, sizeof c->dev_host, &c->dev_port);
+    else if (!strcmp(key, "dev-policy"))
+        bad = copy(c->dev_policy, sizeof c->dev_policy, v) || !*v;
+    else if (!strcmp(key, "audience"))
+        bad = copy(c->audience, sizeof c->audience, v) || !*v;
+    else if (!strcmp(key, "connect-timeout")) {
+        char *end;
+        long t = strtol(v, &end, 10);
+        bad = !*v || *end || t < 100 || t > 600000;
+        if (!bad) c->connect_timeout_ms = (int)t;
+    } else if (!strcmp(key, "max-packet"))
+        bad = size_of(v, &c->max_packet) || c->max_packet < 1024 || c->max_packet > 268435455;
+    else if (!strcmp(key, "dp-threads")) {
+        char *end;
+        long t = strtol(v, &end, 10);
+        bad = !*v || *end || t < 0 || t > 256;
+        if (!bad) c->dp_threads = (int)t;
     } else {
         snprintf(msg, n, "unknown setting '%s'", key);
         return -1;

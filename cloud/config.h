@@ -22,6 +22,14 @@ struct kl_config {
     size_t n_names; /* 0 = localhost, 127.0.0.1 and the host name */
     size_t max_body, max_import;
     int api_threads;
+    /* data plane (cloud/dataplane.h) */
+    char dev_host[256]; /* plaintext development listener, "" = off */
+    int dev_port;
+    char dev_policy[129];   /* policy for dev clients, "" = allow everything */
+    char audience[256];     /* JWT / challenge aud, "" = endpoint address */
+    int connect_timeout_ms; /* TLS handshake + CONNECT deadline */
+    size_t max_packet;      /* largest MQTT packet */
+    int dp_threads;         /* 0 = one per core */
     int help, version;
 };
 

@@ -1,4 +1,4 @@
-/* keylinkd: the keylink endpoint (registry + control-plane API; data plane: issue 7). */
+/* keylinkd: the keylink endpoint (registry, control-plane API, TLS + MQTT data plane). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,24 +12,30 @@
 
 #include "api.h"
 #include "config.h"
+#include "dataplane.h"
 #include "registry.h"
 #include "server_pki.h"
 
 static const char help_text[] =
     "NAME\n"
-    "    keylinkd - the keylink endpoint: an AWS-IoT-Core-style registry and control API\n"
+    "    keylinkd - the keylink endpoint: an AWS-IoT-Core-style registry, control API and\n"
+    "               TLS + MQTT data plane\n"
     "\n"
     "SYNOPSIS\n"
     "    keylinkd --data-dir DIR [--listen HOST:PORT] [--api HOST:PORT] [--config FILE]\n"
     "             [--server-name NAME]... [--region REGION] [--account-id ID]\n"
     "             [--endpoint-address HOST] [--max-body BYTES] [--max-import BYTES]\n"
-    "             [--api-threads N]\n"
+    "             [--api-threads N] [--dev-listener HOST:PORT] [--dev-policy NAME]\n"
+    "             [--audience AUD] [--connect-timeout MS] [--max-packet BYTES]\n"
+    "             [--dp-threads N]\n"
     "\n"
     "DESCRIPTION\n"
     "    keylinkd keeps the registry of CA certificates, device certificates, things and\n"
-    "    IoT policies (SQLite, DIR/registry.db) and serves the control-plane HTTP API that\n"
-    "    `keylink iot` (the `aws iot` look-alike) talks to. Every change is on disk before\n"
-    "    it is acknowledged: a kill -9 at any instant loses no acknowledged change.\n"
+    "    IoT policies (SQLite, DIR/registry.db), serves the control-plane HTTP API that\n"
+    "    `keylink iot` (the `aws iot` look-alike) talks to, and the data plane: TLS 1.2/1.3\n"
+    "    and MQTT 3.1.1/5 for devices whose certificates are registered and ACTIVE\n"
+    "    (docs/dataplane.md). Every registry change is on disk before it is acknowledged:\n"
+    "    a kill -9 at any instant loses no acknowledged change.\n"
     "\n"
     "    The first start in an empty DIR creates: registry.db (schema migrations run on\n"
     "    every start), server-root-ca.pem (the endpoint's root CA; devices trust it the way\n"
@@ -39,9 +45,8 @@ static const char help_text[] =
     "\n"
     "OPTIONS\n"
     "    --data-dir DIR        where state lives (created 0700). Required.\n"
-    "    --listen HOST:PORT    data plane (TLS + MQTT) address, default 0.0.0.0:8883.\n"
-    "                          Data plane: issue 7. This build parses and stores the\n"
-    "                          address but does not open the port yet.\n"
+    "    --listen HOST:PORT    data plane (TLS + MQTT) address, default 0.0.0.0:8883\n"
+    "                          (port 0 picks a free one, printed on start).\n"
     "    --api HOST:PORT       control API address, default 127.0.0.1:8443 (loopback;\n"
     "                          port 0 picks a free one, printed on start).\n"
     "    --config FILE         read settings from FILE first: one `key = value` a line,\n"
@@ -57,7 +62,19 @@ static const char help_text[] =
     "    --max-body BYTES      largest JSON request body, default 256K (413 beyond).\n"
     "    --max-import BYTES    largest bulk-import body, default 512M.\n"
     "    --api-threads N       control API worker threads, default 4.\n"
+    "    --dev-listener H:P    a plaintext MQTT listener for development, loopback only;\n"
+    "                          default off.\n"
+    "    --dev-policy NAME     IoT policy applied to dev-listener clients; default: allow\n"
+    "                          everything.\n"
+    "    --audience AUD        `aud` that device JWTs and challenge answers must carry;\n"
+    "                          default the endpoint address.\n"
+    "    --connect-timeout MS  TLS handshake + MQTT CONNECT deadline, default 10000.\n"
+    "    --max-packet BYTES    largest MQTT packet, default 128K.\n"
+    "    --dp-threads N        data plane worker threads, default one per core.\n"
     "    --help, --version\n"
+    "\n"
+    "METRICS\n"
+    "    GET /metrics on the control API answers Prometheus text without the token.\n"
     "\n"
     "CONTROL API\n"
     "    AWS IoT's REST paths and JSON (docs/api.md), with `Authorization: Bearer TOKEN`\n"
@@ -147,32 +164,61 @@ int main(int argc, char **argv)
         kl_registry_close(reg);
         return 1;
     }
+    const char *endpoint = cfg.endpoint_address[0] ? cfg.endpoint_address : cfg.names[0];
+    /* the data plane sets the registry hook, so it starts before anything can change it */
+    struct kl_dp_cfg dc = {
+        .data_dir = cfg.data_dir,
+        .listen_host = cfg.listen_host,
+        .listen_port = cfg.listen_port,
+        .dev_host = cfg.dev_host[0] ? cfg.dev_host : NULL,
+        .dev_port = cfg.dev_port,
+        .dev_policy = cfg.dev_policy[0] ? cfg.dev_policy : NULL,
+        .audience = cfg.audience[0] ? cfg.audience : NULL,
+        .endpoint_address = endpoint,
+        .threads = cfg.dp_threads,
+        .connect_timeout_ms = cfg.connect_timeout_ms,
+        .max_packet = cfg.max_packet,
+    };
+    struct kl_dp *dp = NULL;
+    if (kl_dp_start(reg, &dc, &dp, &err)) {
+        OPENSSL_cleanse(token, sizeof token);
+        fprintf(stderr, "keylinkd: %s\n", err.msg);
+        kl_registry_close(reg);
+        return 1;
+    }
     struct kl_api_cfg ac = {
         .host = cfg.api_host,
         .port = cfg.api_port,
         .token = token,
         .max_body = cfg.max_body,
         .max_import = cfg.max_import,
-        .endpoint_address = cfg.endpoint_address[0] ? cfg.endpoint_address : cfg.names[0],
+        .endpoint_address = endpoint,
         .threads = cfg.api_threads,
+        .metrics = kl_dp_metrics_text,
+        .metrics_ctx = dp,
     };
     struct kl_api *api = NULL;
     kl_reg_rc rc = kl_api_start(reg, &ac, &api, &err);
     OPENSSL_cleanse(token, sizeof token);
     if (rc) {
         fprintf(stderr, "keylinkd: %s\n", err.msg);
+        kl_dp_stop(dp);
         kl_registry_close(reg);
         return 1;
     }
     fprintf(stderr,
-            "keylinkd: control API on http://%s:%d (token in %s/admin-token); data plane "
-            "%s:%d not opened (issue 7)\n",
-            cfg.api_host, kl_api_port(api), cfg.data_dir, cfg.listen_host, cfg.listen_port);
+            "keylinkd: control API on http://%s:%d (token in %s/admin-token); data plane on "
+            "%s:%d\n",
+            cfg.api_host, kl_api_port(api), cfg.data_dir, cfg.listen_host, kl_dp_port(dp));
+    if (kl_dp_dev_port(dp))
+        fprintf(stderr, "keylinkd: development listener (plaintext) on %s:%d\n", cfg.dev_host,
+                kl_dp_dev_port(dp));
 
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "keylinkd: signal %d, stopping\n", sig);
     kl_api_stop(api);
+    kl_dp_stop(dp);
     kl_registry_close(reg);
     return 0;
 }

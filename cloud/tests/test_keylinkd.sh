@@ -13,7 +13,7 @@ bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # start DIR LOG ARGS... -> sets PORT (the control API port) or fails
 start() {
   local dir=$1 log=$2; shift 2
-  "$KD" --data-dir "$dir" --api 127.0.0.1:0 "$@" >"$log" 2>&1 & PIDS+=($!)
+  "$KD" --data-dir "$dir" --api 127.0.0.1:0 --listen 127.0.0.1:0 "$@" >"$log" 2>&1 & PIDS+=($!)
   PORT=""
   for i in $(seq 100); do
     PORT=$(sed -n 's|.*control API on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log"); [ -n "$PORT" ] && return 0
@@ -23,7 +23,7 @@ start() {
 }
 stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}"; }
 
-"$KD" --help | grep -q "^SYNOPSIS" && "$KD" --help | grep -q "data plane: issue 7\|Data plane: issue 7" \
+"$KD" --help | grep -q "^SYNOPSIS" && "$KD" --help | grep -q "^OPTIONS" && "$KD" --help | grep -q -- "--listen HOST:PORT" \
   && ok "--help reads like a man page" || bad "--help"
 "$KD" >/dev/null 2>&1; [ $? -eq 2 ] && ok "no --data-dir -> exit 2" || bad "no data dir"
 "$KD" --data-dir "$T/x" --bogus 1 >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown option -> exit 2" || bad "bogus"
@@ -31,7 +31,8 @@ stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}"; }
 "$KD" --version | grep -q "registry schema" && ok "--version" || bad "--version"
 
 start "$T/kd" "$T/log1" || bad "first start: $(cat "$T/log1")"
-grep -q "data plane 0.0.0.0:8883 not opened" "$T/log1" && ok "default --listen stored, not opened" || bad "listen message"
+grep -q "data plane on 127.0.0.1:[1-9]" "$T/log1" && ok "data plane listening on the port it prints" || bad "listen message: $(cat "$T/log1")"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")" = 200 ] && ok "GET /metrics without token" || bad "metrics"
 for f in admin-token server-root-ca.key server.key; do
   [ "$(stat -c %a "$T/kd/$f")" = 600 ] && ok "$f is 0600" || bad "$f mode $(stat -c %a "$T/kd/$f")"
 done
@@ -68,6 +69,8 @@ server-name = dev.example.test
 server-name = 10.1.2.3
 endpoint-address = iot.example.test
 api = 127.0.0.1:1
+connect-timeout = 1500
+max-packet = 64K
 C
 start "$T/kd2" "$T/log4" --config "$T/conf" --api 127.0.0.1:0 || bad "config start: $(cat "$T/log4")"
 tok2=$(cat "$T/kd2/admin-token")
