@@ -147,6 +147,26 @@ def sockets_and_args(d):
     subprocess.call(["rm", "-rf", tmp2])
 
 
+def watchdog_clock(d):
+    """The daemon's timer drives the model's clock: with the watchdog on and nobody
+    connected, the chip still resets when the period runs out."""
+    s = d.connect()
+    st, cfg = w.call(s, 0xF5)
+    assert st == 0 and len(cfg) == 12
+    _, blk = w.call(s, 0xF2)
+    resets0 = struct.unpack(">I", blk[54:58])[0]
+    on = bytes([cfg[0] | 0x10, cfg[1] | 0x08, cfg[2], 0]) + struct.pack(">II", 200, 200)
+    assert w.call(s, 0xF4, on)[0] == 0, "SET_CONFIG watchdog on"
+    s.close()
+    time.sleep(1.2)  # no host, no kick
+    s = d.connect()
+    assert w.call(s, 0xF4, cfg)[0] == 0, "SET_CONFIG back"
+    _, blk = w.call(s, 0xF2)
+    s.close()
+    resets = struct.unpack(">I", blk[54:58])[0]
+    assert resets > resets0, "watchdog never fired without a host (%d -> %d)" % (resets0, resets)
+
+
 def verbose_log(d):
     s = d.connect()
     w.call(s, 0xF7, b"secret-bytes")
@@ -164,6 +184,7 @@ def main():
         half_open(d)
         bad_frames(d)
         garbage_connections(d)
+        watchdog_clock(d)
         verbose_log(d)
         sockets_and_args(d)
         stop_and_restart(d, serial, signal.SIGTERM)
