@@ -1,10 +1,11 @@
 /* A random source for POSIX hosts (tools, tests): /dev/urandom. MCU ports pass their
- * TRNG instead. */
+ * TRNG to kl_se_channel_open instead; there this answers KL_E_UNSUPPORTED. */
+#include "keylink/channel.h"
+
+#ifdef KL_HAVE_TRANSPORT_UNIX /* set by keylink/se.h on POSIX hosts */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
-
-#include "keylink/channel.h"
 
 kl_status kl_random_os(void *ctx, uint8_t *out, size_t n)
 {
@@ -25,3 +26,12 @@ kl_status kl_random_os(void *ctx, uint8_t *out, size_t n)
     close(fd);
     return KL_OK;
 }
+#else
+kl_status kl_random_os(void *ctx, uint8_t *out, size_t n)
+{
+    (void)ctx;
+    (void)out;
+    (void)n;
+    return KL_E_UNSUPPORTED;
+}
+#endif

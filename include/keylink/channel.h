@@ -25,7 +25,8 @@
 typedef kl_status (*kl_random_fn)(void *ctx, uint8_t *out, size_t n);
 
 /* Random source for POSIX systems (reads /dev/urandom); ctx is unused. KL_E_IO if the
- * device cannot be read. Not for MCUs. */
+ * device cannot be read; KL_E_UNSUPPORTED on a build without POSIX (an MCU: pass the
+ * TRNG instead). */
 kl_status kl_random_os(void *ctx, uint8_t *out, size_t n);
 
 /* GET_IDENTITY: the chip's identity public key X||Y, the key a host pins. Taken over an
