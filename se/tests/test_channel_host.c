@@ -362,6 +362,57 @@ static void run(const char *uri)
     OK(kl_se_channel_close(&se)); /* nothing open: nothing sent */
     OK(kl_se_get_config(&se, &back));
     CHECK((back.flags & 1) == 0);
+    /* MAC, digest so far, identity, admin session and life cycle, all inside */
+    OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
+    OK(kl_se_get_identity(&se, other));
+    CHECK(!memcmp(other, id, 64));
+    struct kl_se_object_attr hk = attr(0x3104, KL_SE_OBJ_SECRET_KEY, 32);
+    hk.key_type = KL_SE_KEY_HMAC;
+    hk.usage1 = KL_SE_USAGE_SIGN;
+    hk.alg1 = KL_SE_ALG_HMAC_SHA256;
+    OK(kl_se_create_object(&se, &hk));
+    OK(kl_se_generate_key(&se, 0x3104, NULL));
+    uint8_t mctx = 0, mac1[32], mac2[32], dg[32], sig[64];
+    size_t ml = 0;
+    OK(kl_se_mac_init(&se, 0x3104, KL_SE_ALG_HMAC_SHA256, &mctx));
+    OK(kl_se_mac_update(&se, mctx, (const uint8_t *)"mac me", 6));
+    OK(kl_se_mac_finish(&se, mctx, mac1, sizeof mac1, &ml));
+    CHECK(ml == 32);
+    OK(kl_se_mac_init(&se, 0x3104, KL_SE_ALG_HMAC_SHA256, &mctx));
+    OK(kl_se_mac_update(&se, mctx, (const uint8_t *)"mac me", 6));
+    OK(kl_se_mac_finish_verify(&se, mctx, mac1, 32));
+    OK(kl_se_mac_init(&se, 0x3104, KL_SE_ALG_HMAC_SHA256, &mctx));
+    OK(kl_se_mac_update(&se, mctx, (const uint8_t *)"mac me!", 7));
+    OK(kl_se_mac_finish(&se, mctx, mac2, sizeof mac2, &ml));
+    CHECK(memcmp(mac1, mac2, 32) != 0);
+    uint8_t md = 0;
+    OK(kl_se_md_init(&se, &md));
+    OK(kl_se_md_update(&se, md, (const uint8_t *)"ab", 2));
+    OK(kl_se_md_peek(&se, md, dg));
+    OK(kl_se_md_finish(&se, md, dg));
+    struct kl_se_object_attr ak = attr(0x1001, KL_SE_OBJ_KEY_PAIR, 96);
+    ak.key_type = KL_SE_KEY_ECC_P256;
+    ak.usage1 = KL_SE_USAGE_ADMIN_AUTH;
+    ak.alg1 = KL_SE_ALG_ECDSA_SHA256;
+    ak.usage2 = KL_SE_USAGE_SIGN; /* so the chip itself can answer its challenge */
+    ak.alg2 = KL_SE_ALG_ECDSA_SHA256;
+    OK(kl_se_create_object(&se, &ak));
+    OK(kl_se_generate_key(&se, 0x1001, NULL));
+    uint8_t chal[16];
+    size_t sl = 0;
+    OK(kl_se_get_challenge(&se, chal));
+    OK(kl_se_sha256(&se, chal, sizeof chal, dg));
+    OK(kl_se_sign(&se, 0x1001, KL_SE_SIG_RAW, KL_SE_INPUT_DIGEST, dg, 32, sig, sizeof sig, &sl));
+    OK(kl_se_admin_auth(&se, 0x1001, sig));
+    OK(kl_se_set_lifecycle(&se, KL_SE_LC_INITIALIZED));
+    OK(kl_se_status(&se, &s));
+    CHECK(s.lifecycle == KL_SE_LC_INITIALIZED && (s.session & 3) == 3);
+    OK(kl_se_admin_auth_reset(&se));
+    /* TAMPER inside: answered, and the tamper reset (default config) drops the chip's
+     * channel, which the host learns at its next command */
+    OK(kl_se_tamper(&se));
+    IS(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_CHANNEL);
+    CHECK(!kl_se_channel_is_open(&se));
     /* RESET through the channel is answered, then both sides have no channel */
     OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
     OK(kl_se_reset(&se));
