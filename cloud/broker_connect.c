@@ -10,11 +10,6 @@
 
 #define CHALLENGE_METHOD "keylink-es256-challenge"
 
-static int jwt_family(enum kl_auth_fail f)
-{
-    return f >= KL_AF_JWT_ALG && f <= KL_AF_JWT_THING;
-}
-
 /* Refuses the CONNECT with the code AWS would use and logs why. */
 static void refuse(struct kl_dp *dp, struct kl_conn *c, enum kl_auth_fail why, int method)
 {
@@ -24,7 +19,7 @@ static void refuse(struct kl_dp *dp, struct kl_conn *c, enum kl_auth_fail why, i
     uint8_t rc;
     if (why == KL_AF_AUTH_METHOD)
         rc = v5 ? KL_RC_BAD_AUTH_METHOD : KL_RC3_NOT_AUTHORIZED;
-    else if (jwt_family(why) || (method == KL_AUTH_JWT && why != KL_AF_CLIENT_ID_DENIED))
+    else if (method == KL_AUTH_JWT && why != KL_AF_CLIENT_ID_DENIED && why != KL_AF_INTERNAL)
         rc = v5 ? KL_RC_BAD_USER_PASS : KL_RC3_BAD_USER_PASS;
     else if (why == KL_AF_INTERNAL)
         rc = v5 ? KL_RC_SERVER_UNAVAILABLE : KL_RC3_UNAVAILABLE;
