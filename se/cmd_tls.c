@@ -37,6 +37,8 @@ struct tls_session {
     int ems;
     struct kl_cx_sha256 th; /* transcript */
     int th_live;
+    size_t th_len; /* bytes in the transcript */
+    int cv_done;   /* CertificateVerify signed (once per session) */
     uint8_t cert[KL_TLS_CHAIN_MAX][KL_TLS_CERT_MAX];
     uint16_t cert_total[KL_TLS_CHAIN_MAX], cert_got[KL_TLS_CHAIN_MAX];
     uint8_t peer[64], srv_eph[64];
@@ -244,7 +246,17 @@ static KL_HANDLER(tls_transcript)
     if (len == 0 || len > FRAG_MAX) return KL_E_BAD_LENGTH;
     struct tls_session *s = session(c);
     if (!s || !s->th_live) return KL_E_STATE;
-    return kl_cx_sha256_update(&s->th, req, len) == KL_OK ? KL_OK : KL_E_INTERNAL;
+    /* The transcript must open with a TLS 1.2 ClientHello carrying this session's client
+     * random: what the chip signs (CertificateVerify) and derives from is then always a
+     * handshake of its own, never a message the host chose. */
+    for (size_t i = 0; i < len && s->th_len + i < 38; i++) {
+        size_t at = s->th_len + i;
+        int want = at == 0 ? 1 : at < 4 ? -1 : at < 6 ? 3 : s->cr[at - 6];
+        if (want >= 0 && req[i] != want) return KL_E_BAD_PARAM;
+    }
+    if (kl_cx_sha256_update(&s->th, req, len) != KL_OK) return KL_E_INTERNAL;
+    s->th_len += len;
+    return KL_OK;
 }
 
 /* ---- 0xB3 TLS_SERVER_HELLO ---- */
@@ -255,7 +267,7 @@ static KL_HANDLER(tls_server_hello)
     *rlen = 0;
     if (len != 35) return KL_E_BAD_LENGTH;
     struct tls_session *s = session(c);
-    if (!s || s->stage != S_STARTED) return KL_E_STATE;
+    if (!s || s->stage != S_STARTED || s->th_len < 38) return KL_E_STATE; /* ClientHello first */
     uint16_t suite = kl_be16(req + 32);
     if ((suite != SUITE_GCM && suite != SUITE_CCM) || req[34] > 1) return KL_E_BAD_PARAM;
     memcpy(s->sr, req, 32);
@@ -439,7 +451,7 @@ static KL_HANDLER(tls_cert_verify)
     if (len != 0) return KL_E_BAD_LENGTH;
     if (cap < 72) return KL_E_INTERNAL;
     struct tls_session *s = session(c);
-    if (!s || s->stage != S_KEYS || !s->th_live) return KL_E_STATE;
+    if (!s || s->stage != S_KEYS || !s->th_live || s->cv_done) return KL_E_STATE;
     if (s->key_id == NO_KEY) return KL_E_NOT_FOUND;
     struct kl_obj *k;
     kl_status st = kl_obj_for_use(c, s->key_id, KL_USE_TLS, KL_ALG_ECDSA, &k);
@@ -451,7 +463,9 @@ static KL_HANDLER(tls_cert_verify)
     if (kl_cx_sha256_peek(&s->th, dig) != KL_OK) return KL_E_INTERNAL;
     st = kl_cx_ecdsa_sign(kl_chip_drbg(c), priv, dig, raw);
     if (st == KL_OK) st = kl_cx_sig_raw_to_der(raw, resp, cap, rlen);
-    return st == KL_OK ? KL_OK : KL_E_INTERNAL;
+    if (st != KL_OK) return KL_E_INTERNAL;
+    s->cv_done = 1;
+    return KL_OK;
 }
 
 /* ---- 0xB9 TLS_FINISHED ---- */

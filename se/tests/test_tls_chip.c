@@ -164,7 +164,7 @@ static void set_master_out(struct fx *f, int on)
 }
 
 /* A whole handshake for one suite, the server side done with OpenSSL. */
-static void handshake(uint16_t suite, int ems)
+static void handshake(uint16_t suite, int ems, int mtls)
 {
     struct fx f;
     fx_open(&f);
@@ -191,6 +191,16 @@ static void handshake(uint16_t suite, int ems)
     kl_put16(st_req, 0x1004);
     CHECK_ST(tx(&f, C_START, st_req, 12), KL_E_NOT_FOUND);
     kl_put16(st_req, 0x1003);
+    struct hkey dev;
+    if (mtls) { /* the device key pair, imported so the test can check its signature */
+        hkey_new(&dev);
+        uint8_t m[96];
+        memcpy(m, dev.priv, 32);
+        memcpy(m + 32, dev.pub, 64);
+        CHECK_ST(fx_create(&f, 0x1004, 3, 2, 96, NULL, 4, 0x04, 0x01, 0xFF, 0, 0), KL_OK);
+        CHECK_ST(fx_import(&f, 0x1004, m, 96, NULL), KL_OK);
+        kl_put16(st_req + 2, 0x1004);
+    }
     CHECK_ST(tx(&f, C_START, st_req, 12), KL_OK);
     CHECK(f.rlen == 32);
     uint8_t cr[32], sr[32];
@@ -200,8 +210,20 @@ static void handshake(uint16_t suite, int ems)
     /* the transcript, as the test sees it */
     uint8_t tr[8192];
     size_t trn = 0;
-    static const uint8_t ch[] = {1, 0, 0, 3, 'c', 'h', '!'};
-    CHECK_ST(tx(&f, C_TRANSCRIPT, ch, sizeof ch), KL_OK);
+    /* the transcript must open with a ClientHello carrying the chip's random */
+    uint8_t ch[41] = {1, 0, 0, 37, 3, 3};
+    memcpy(ch + 6, cr, 32);
+    uint8_t sh0[35] = {0};
+    kl_put16(sh0 + 32, suite);
+    CHECK_ST(tx(&f, C_SHELLO, sh0, 35), KL_E_STATE); /* no ClientHello yet */
+    ch[20] ^= 1;
+    CHECK_ST(tx(&f, C_TRANSCRIPT, ch, sizeof ch), KL_E_BAD_PARAM); /* not our random */
+    ch[20] ^= 1;
+    ch[0] = 2;
+    CHECK_ST(tx(&f, C_TRANSCRIPT, ch, sizeof ch), KL_E_BAD_PARAM);
+    ch[0] = 1;
+    CHECK_ST(tx(&f, C_TRANSCRIPT, ch, 10), KL_OK); /* in pieces is fine */
+    CHECK_ST(tx(&f, C_TRANSCRIPT, ch + 10, sizeof ch - 10), KL_OK);
     memcpy(tr + trn, ch, sizeof ch);
     trn += sizeof ch;
 
@@ -311,7 +333,22 @@ static void handshake(uint16_t suite, int ems)
     CHECK_ST(tx(&f, C_EXPORT, NULL, 0), KL_OK);
     CHECK(f.rlen == 48 && !memcmp(f.resp, ms, 48));
     set_master_out(&f, 0);
-    CHECK_ST(tx(&f, C_CV, NULL, 0), KL_E_NOT_FOUND); /* no client key in this session */
+    if (!mtls) {
+        CHECK_ST(tx(&f, C_CV, NULL, 0), KL_E_NOT_FOUND); /* no client key in this session */
+    } else {
+        /* CertificateVerify: the device key signs the transcript so far, once */
+        CHECK_ST(tx(&f, C_CV, NULL, 0), KL_OK);
+        SHA256(tr, trn, h);
+        EVP_PKEY_CTX *vc = EVP_PKEY_CTX_new(dev.pk, NULL);
+        CHECK(vc && EVP_PKEY_verify_init(vc) > 0 &&
+              EVP_PKEY_verify(vc, f.resp, f.rlen, h, 32) == 1);
+        EVP_PKEY_CTX_free(vc);
+        static const uint8_t cvm[] = {15, 0, 0, 1, 0};
+        CHECK_ST(tx(&f, C_TRANSCRIPT, cvm, sizeof cvm), KL_OK);
+        memcpy(tr + trn, cvm, sizeof cvm);
+        trn += sizeof cvm;
+        CHECK_ST(tx(&f, C_CV, NULL, 0), KL_E_STATE); /* not a signing oracle */
+    }
 
     uint8_t kb[40];
     memcpy(seed, sr, 32);
@@ -452,6 +489,7 @@ static void handshake(uint16_t suite, int ems)
     CHECK_ST(tx(&f, C_RECORD, big, 10), KL_E_STATE);
     CHECK_ST(tx(&f, C_END, NULL, 0), KL_OK);
 
+    if (mtls) hkey_free(&dev);
     EVP_PKEY_free(cpk);
     X509_free(root);
     X509_free(leaf);
@@ -459,6 +497,15 @@ static void handshake(uint16_t suite, int ems)
     EVP_PKEY_free(sk);
     EVP_PKEY_free(eph);
     fx_close(&f);
+}
+
+/* TLS_START, then a minimal ClientHello with the chip's random into the transcript. */
+static void start_session(struct fx *f, const uint8_t st_req[12])
+{
+    CHECK_ST(tx(f, C_START, st_req, 12), KL_OK);
+    uint8_t ch[38] = {1, 0, 0, 34, 3, 3};
+    memcpy(ch + 6, f->resp, 32);
+    CHECK_ST(tx(f, C_TRANSCRIPT, ch, sizeof ch), KL_OK);
 }
 
 /* Peer chains the chip refuses: another root, expired, a CA as leaf, a non-CA issuer. */
@@ -518,7 +565,7 @@ static void chain_refusals(void)
         kl_put16(st_req, 0x1003);
         kl_put16(st_req + 2, 0xFFFF);
         put64(st_req + 4, (uint64_t)time(NULL));
-        CHECK_ST(tx(&f, C_START, st_req, 12), KL_OK);
+        start_session(&f, st_req);
         uint8_t sh[35] = {0};
         kl_put16(sh + 32, 0xC02B);
         CHECK_ST(tx(&f, C_SHELLO, sh, 35), KL_OK);
@@ -538,7 +585,7 @@ static void chain_refusals(void)
     kl_put16(st_req, 0x1003);
     kl_put16(st_req + 2, 0xFFFF);
     put64(st_req + 4, (uint64_t)time(NULL) + 3 * 86400);
-    CHECK_ST(tx(&f, C_START, st_req, 12), KL_OK);
+    start_session(&f, st_req);
     uint8_t sh[35] = {0};
     kl_put16(sh + 32, 0xC0AC);
     CHECK_ST(tx(&f, C_SHELLO, sh, 35), KL_OK);
@@ -587,9 +634,10 @@ static void chain_refusals(void)
 int main(void)
 {
     prf_vs_openssl();
-    handshake(0xC02B, 1);
-    handshake(0xC0AC, 1);
-    handshake(0xC02B, 0);
+    handshake(0xC02B, 1, 1);
+    handshake(0xC0AC, 1, 0);
+    handshake(0xC02B, 0, 0);
+    handshake(0xC0AC, 0, 1);
     chain_refusals();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
