@@ -68,8 +68,12 @@ if command -v openssl >/dev/null; then
   run openssl dgst -sha256 -verify "$T/device_pub.pem" -signature "$T/msg.sig" "$T/msg.txt"
 fi
 
+run "$BIN/keylink" se channel pin --out "$T/chip_identity.pem"
+run "$BIN/keylink" se --pin "$T/chip_identity.pem" status --json
+echo "$OUT" | grep -q '"channel_open": true' || die "the secure channel did not open"
+
 run "$BIN/keylink" se create 0x2000 --type data --size 64
-run "$BIN/keylink" se write 0x2000 --hex 6b65796c696e6b
+run "$BIN/keylink" se --pin "$T/chip_identity.pem" write 0x2000 --hex 6b65796c696e6b
 run "$BIN/keylink" se read 0x2000
 [ "$OUT" = 6b65796c696e6b ] || die "read back '$OUT'"
 run "$BIN/keylink" se random 16
