@@ -12,6 +12,7 @@
 
 #include "common_hex.h"
 #include "common_pem.h"
+#include "common_sign.h"
 #include "keylink/channel.h"
 #include "keylink/se.h"
 #include "transport_mem.h"
@@ -22,6 +23,8 @@
 struct opts {
     const char *device;
     const char *pin; /* pinned identity key: run the command inside the secure channel */
+    const char *admin_key, *admin_id; /* authenticate as admin first */
+    const char *pem, *import_key;
     int json;
     int help;
     /* subcommand options (each subcommand says which it takes) */
@@ -35,14 +38,18 @@ struct opts {
 static struct kl_se se; /* 6.5 KB of frame buffers: not on the stack */
 
 static const char *const usage_text =
-    "usage: keylink se [--device URI] [--pin FILE] [--json] COMMAND [ARGS] [OPTIONS]\n"
+    "usage: keylink se [--device URI] [--pin FILE] [--admin-key FILE [--admin-id ID]]\n"
+    "                  [--json] COMMAND [ARGS] [OPTIONS]\n"
     "\n"
     "Talks to a keylink secure element: URI is unix:PATH (a keylink-se daemon's socket)\n"
     "or mem:DIR (the chip model in-process); default: $KEYLINK_SE. Object ids are hex\n"
     "(0x1004 or 1004). --json prints machine-readable output. --pin FILE runs the\n"
     "command inside the secure channel opened with the chip identity key in FILE (see\n"
     "channel pin). Exit status: 0 done, 1 the chip or the link refused (the message\n"
-    "names the chip status), 2 bad usage.\n"
+    "names the chip status), 2 bad usage. --admin-key FILE (a P-256 private key, PEM;\n"
+    "encrypted: $KEYLINK_KEY_PASSPHRASE) opens an admin session first by signing the\n"
+    "chip's challenge; the chip checks it with the admin public key object --admin-id\n"
+    "(default 0x1001).\n"
     "\n"
     "commands:\n"
     "  status                      name, versions, serial, life cycle, storage, counters\n"
@@ -57,6 +64,11 @@ static const char *const usage_text =
     "  delete ID\n"
     "  read ID [--out FILE] [--offset N --length N]   data as hex, or raw bytes to FILE\n"
     "  write ID (--in FILE | --hex HEX) [--offset N]\n"
+    "  import ID (--pem FILE | --hex HEX) [--import-key FILE]\n"
+    "                              key material into a key object: --pem a P-256 public\n"
+    "                              key (PEM); --hex secret key bytes, X||Y, or d||X||Y.\n"
+    "                              Outside DELIVERY the request is signed with\n"
+    "                              --import-key (private half of object 0x1000)\n"
     "  genkey ID [--create] [--usage U] [--rules R]   new key in the object; --create makes\n"
     "                              a persistent P-256 key pair object first if missing;\n"
     "                              prints the public key (PEM)\n"
@@ -222,6 +234,25 @@ static int open_channel(const char *path)
         return 1;
     }
     if (st != KL_OK) return chip_error("opening the secure channel", st);
+    return 0;
+}
+
+/* Admin session: sign the chip's challenge with the owner's admin key. */
+static int admin_login(const struct opts *o)
+{
+    uint16_t id = 0x1001;
+    if (o->admin_id && parse_id(o->admin_id, &id) < 0)
+        return usage_error("bad --admin-id '%s' (hex object id)", o->admin_id);
+    uint8_t ch[16], sig[64];
+    kl_status st = kl_se_get_challenge(&se, ch);
+    if (st != KL_OK) return chip_error("admin authentication (challenge)", st);
+    if (kl_tool_sign_sha256_pem(o->admin_key, ch, sizeof ch, sig) < 0) return 2;
+    st = kl_se_admin_auth(&se, id, sig);
+    if (st != KL_OK) {
+        fprintf(stderr, "keylink se: is %s the private half of admin key object 0x%04x?\n",
+                o->admin_key, id);
+        return chip_error("admin authentication", st);
+    }
     return 0;
 }
 
@@ -557,6 +588,45 @@ static int print_pub(const struct opts *o, uint16_t id, const uint8_t pub[64], i
         return 0;
     }
     return kl_tool_pem_pubkey(stdout, pub) < 0 ? 1 : 0;
+}
+
+static int cmd_import(const struct opts *o)
+{
+    uint16_t id;
+    if (o->npos != 1 || parse_id(o->pos[0], &id) < 0)
+        return usage_error("import needs one key object id (hex)");
+    if (!!o->pem + !!o->hex != 1)
+        return usage_error("import needs exactly one of --pem FILE or --hex HEX");
+    uint8_t m[128];
+    long n;
+    if (o->pem) {
+        if (kl_channel_pub_read_file(o->pem, m) != KL_OK)
+            return usage_error("%s holds no P-256 public key (PEM)", o->pem);
+        n = 64;
+    } else if ((n = kl_tool_unhex(o->hex, m, sizeof m)) <= 0) {
+        return usage_error("--hex is not key material in hex");
+    }
+    uint8_t sig[64], tbs[4 + sizeof m];
+    size_t tl = 0;
+    if (o->import_key) {
+        kl_status st = kl_se_import_key_tbs(id, m, (size_t)n, tbs, sizeof tbs, &tl);
+        if (st != KL_OK) return chip_error("import", st);
+        if (kl_tool_sign_sha256_pem(o->import_key, tbs, tl, sig) < 0) return 2;
+    }
+    kl_status st = kl_se_import_key(&se, id, m, (size_t)n, o->import_key ? sig : NULL);
+    memset(m, 0, sizeof m);
+    memset(tbs, 0, sizeof tbs);
+    if (st != KL_OK) {
+        if (!o->import_key && (st == KL_E_AUTH_FAILED || st == KL_E_VERIFY_FAILED))
+            fprintf(stderr, "keylink se: outside DELIVERY an import must be signed: "
+                            "--import-key FILE\n");
+        return chip_error("import", st);
+    }
+    if (o->json)
+        printf("{\"id\": \"0x%04x\", \"imported\": %ld}\n", id, n);
+    else
+        printf("imported %ld bytes of key material into 0x%04x\n", n, id);
+    return 0;
 }
 
 static int cmd_genkey(const struct opts *o)
@@ -902,7 +972,7 @@ static const struct {
     {"pubkey", cmd_pubkey},   {"sign", cmd_sign},           {"verify", cmd_verify},
     {"random", cmd_random},   {"lifecycle", cmd_lifecycle}, {"config", cmd_config},
     {"counter", cmd_counter}, {"tamper", cmd_tamper},       {"kick", cmd_kick},
-    {"reset", cmd_reset},     {"channel", cmd_channel},
+    {"reset", cmd_reset},     {"channel", cmd_channel},     {"import", cmd_import},
 };
 
 /* Options may come before or after the command (`keylink se status --json`). */
@@ -914,6 +984,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char **cmd)
     } valued[] = {
         {"--device", offsetof(struct opts, device)},
         {"--pin", offsetof(struct opts, pin)},
+        {"--admin-key", offsetof(struct opts, admin_key)},
+        {"--admin-id", offsetof(struct opts, admin_id)},
+        {"--pem", offsetof(struct opts, pem)},
+        {"--import-key", offsetof(struct opts, import_key)},
         {"--type", offsetof(struct opts, type)},
         {"--props", offsetof(struct opts, props)},
         {"--rules", offsetof(struct opts, rules)},
@@ -995,6 +1069,10 @@ int kl_cli_se(int argc, char **argv)
     rc = connect_chip(&o);
     if (rc) return rc;
     if (o.pin && (rc = open_channel(o.pin)) != 0) {
+        kl_se_close(&se);
+        return rc;
+    }
+    if (o.admin_key && (rc = admin_login(&o)) != 0) {
         kl_se_close(&se);
         return rc;
     }

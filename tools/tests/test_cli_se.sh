@@ -141,6 +141,30 @@ echo "not a key" >"$T/junk.pem"
 expect 2 "junk pin file" "${K[@]}" --pin "$T/junk.pem" status
 expect 2 "channel check without --pin" "${K[@]}" channel check
 
+# owner keys: admin authentication for the life cycle, signed key import after DELIVERY
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/admin.pem" 2>/dev/null
+openssl ec -in "$T/admin.pem" -pubout -out "$T/admin_pub.pem" 2>/dev/null
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/imp.pem" 2>/dev/null
+openssl ec -in "$T/imp.pem" -pubout -out "$T/imp_pub.pem" 2>/dev/null
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/other.pem" 2>/dev/null
+expect 0 "create admin key object" "${K[@]}" create 1001 --type public-key --usage admin --alg ecdsa
+expect 0 "import admin public key" "${K[@]}" import 1001 --pem "$T/admin_pub.pem"
+expect 0 "create key-import key object" "${K[@]}" create 1000 --type public-key --usage key-import --alg ecdsa
+expect 0 "import key-import public key" "${K[@]}" import 1000 --pem "$T/imp_pub.pem"
+expect 1 "lifecycle with a stranger's key" "${K[@]}" --admin-key "$T/other.pem" lifecycle INITIALIZED
+grep -q "KL_E_AUTH_FAILED" "$T/err" && ok "names KL_E_AUTH_FAILED" || bad "stranger admin: $(cat "$T/err")"
+expect 0 "lifecycle with the admin key" "${K[@]}" --admin-key "$T/admin.pem" --json lifecycle INITIALIZED
+py 'import json,sys; assert json.load(open(sys.argv[1]))["lifecycle"]=="INITIALIZED"' "$T/out" && ok "now INITIALIZED" || bad "lifecycle: $(cat "$T/out")"
+expect 2 "admin key file missing" "${K[@]}" --admin-key "$T/none.pem" lifecycle OPERATIONAL
+expect 0 "create an AES key object" "${K[@]}" create 3000 --type secret-key --size 16 --key-type aes --usage encrypt --alg aes-gcm
+expect 1 "unsigned import after DELIVERY" "${K[@]}" import 3000 --hex 000102030405060708090a0b0c0d0e0f
+expect 1 "import signed by a stranger" "${K[@]}" import 3000 --hex 000102030405060708090a0b0c0d0e0f --import-key "$T/other.pem"
+expect 0 "signed import" "${K[@]}" import 3000 --hex 000102030405060708090a0b0c0d0e0f --import-key "$T/imp.pem"
+expect 0 "info shows the key" "${K[@]}" info 3000 --json
+py 'import json,sys; assert json.load(open(sys.argv[1]))["has_key"] is True' "$T/out" && ok "key present after signed import" || bad "import: $(cat "$T/out")"
+expect 1 "secret key never read" "${K[@]}" read 3000
+grep -q "KL_E_ACCESS_DENIED" "$T/err" && ok "secret stays in the chip" || bad "read secret: $(cat "$T/err")"
+
 # errors about the device itself
 expect 2 "no device" env -u KEYLINK_SE "$KL" se status
 grep -q "KEYLINK_SE" "$T/err" && ok "says how to name a device" || bad "no device: $(cat "$T/err")"
