@@ -44,10 +44,11 @@ void kl_api_stop(struct kl_api *api);
 struct kl_api_req {
     struct kl_api *api;
     struct kl_registry *reg;
-    void *conn;        /* struct MHD_Connection * */
-    const char *param; /* the path's {} segment, URL-decoded, or NULL */
-    json_t *body;      /* the JSON body (an object), or NULL when there was none */
-    const char *raw;   /* raw body bytes (for the import) */
+    void *conn;         /* struct MHD_Connection * */
+    const char *param;  /* the path's first {} segment, URL-decoded, or NULL */
+    const char *param2; /* the second one (a policy version id), or NULL */
+    json_t *body;       /* the JSON body (an object), or NULL when there was none */
+    const char *raw;    /* raw body bytes (for the import) */
     size_t raw_len;
     json_t *out; /* the handler's answer (NULL = {}) */
 };
@@ -100,6 +101,10 @@ kl_reg_rc kl_api_principal_things(struct kl_api_req *r, struct kl_reg_err *err);
 
 kl_reg_rc kl_api_policy_create(struct kl_api_req *r, struct kl_reg_err *err);
 kl_reg_rc kl_api_policy_version_create(struct kl_api_req *r, struct kl_reg_err *err);
+kl_reg_rc kl_api_policy_version_list(struct kl_api_req *r, struct kl_reg_err *err);
+kl_reg_rc kl_api_policy_version_get(struct kl_api_req *r, struct kl_reg_err *err);
+kl_reg_rc kl_api_policy_version_default(struct kl_api_req *r, struct kl_reg_err *err);
+kl_reg_rc kl_api_policy_version_delete(struct kl_api_req *r, struct kl_reg_err *err);
 kl_reg_rc kl_api_policy_get(struct kl_api_req *r, struct kl_reg_err *err);
 kl_reg_rc kl_api_policy_delete(struct kl_api_req *r, struct kl_reg_err *err);
 kl_reg_rc kl_api_policy_list(struct kl_api_req *r, struct kl_reg_err *err);

@@ -1,5 +1,6 @@
 /* API handlers: IoT policies, versions and attachments. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -116,4 +117,53 @@ kl_reg_rc kl_api_policy_attached(struct kl_api_req *r, struct kl_reg_err *err)
     r->out = json_pack("{s:o}", "policies", pl.arr);
     if (page.next_token[0]) json_object_set_new(r->out, "nextMarker", json_string(page.next_token));
     return KL_REG_OK;
+}
+
+static int add_version(void *ctx, const struct kl_reg_policy_version *v)
+{
+    json_array_append_new(ctx,
+                          json_pack("{s:s, s:b, s:I}", "versionId", v->version, "isDefaultVersion",
+                                    v->is_default, "createDate", (json_int_t)v->created));
+    return 0;
+}
+
+kl_reg_rc kl_api_policy_version_list(struct kl_api_req *r, struct kl_reg_err *err)
+{
+    json_t *arr = json_array();
+    kl_reg_rc rc = kl_reg_policy_versions(r->reg, r->param, add_version, arr, err);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    r->out = json_pack("{s:o}", "policyVersions", arr);
+    return KL_REG_OK;
+}
+
+kl_reg_rc kl_api_policy_version_get(struct kl_api_req *r, struct kl_reg_err *err)
+{
+    struct kl_reg_policy_version v;
+    kl_reg_rc rc = kl_reg_policy_version_get(r->reg, r->param, r->param2, &v, err);
+    if (rc) return rc;
+    struct kl_reg_policy p;
+    rc = kl_reg_policy_get(r->reg, r->param, &p, err);
+    if (rc == KL_REG_OK) {
+        r->out =
+            json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "policyArn", p.arn, "policyName",
+                      p.name, "policyDocument", v.document, "policyVersionId", v.version,
+                      "isDefaultVersion", v.is_default, "creationDate", (json_int_t)v.created,
+                      "lastModifiedDate", (json_int_t)p.modified, "generationId", p.generation_id);
+        kl_reg_policy_clear(&p);
+    }
+    free(v.document);
+    return rc;
+}
+
+kl_reg_rc kl_api_policy_version_default(struct kl_api_req *r, struct kl_reg_err *err)
+{
+    return kl_reg_policy_version_default(r->reg, r->param, r->param2, err);
+}
+
+kl_reg_rc kl_api_policy_version_delete(struct kl_api_req *r, struct kl_reg_err *err)
+{
+    return kl_reg_policy_version_delete(r->reg, r->param, r->param2, err);
 }

@@ -57,6 +57,10 @@ static const struct route routes[] = {
     {"GET", "/principals/things", kl_api_principal_things, BODY_NONE},
     {"POST", "/policies/{}", kl_api_policy_create, BODY_JSON},
     {"POST", "/policies/{}/version", kl_api_policy_version_create, BODY_JSON},
+    {"GET", "/policies/{}/version", kl_api_policy_version_list, BODY_NONE},
+    {"GET", "/policies/{}/version/{}", kl_api_policy_version_get, BODY_NONE},
+    {"PATCH", "/policies/{}/version/{}", kl_api_policy_version_default, BODY_JSON},
+    {"DELETE", "/policies/{}/version/{}", kl_api_policy_version_delete, BODY_NONE},
     {"GET", "/policies/{}", kl_api_policy_get, BODY_NONE},
     {"DELETE", "/policies/{}", kl_api_policy_delete, BODY_NONE},
     {"GET", "/policies", kl_api_policy_list, BODY_NONE},
@@ -67,7 +71,7 @@ static const struct route routes[] = {
 
 struct conn {
     const struct route *route;
-    char param[512];
+    char params[2][512];
     int path_known, method_ok;
     size_t limit;
     char *buf;
@@ -76,21 +80,23 @@ struct conn {
     int responded; /* an error was queued before the body: ignore the rest */
 };
 
-/* Matches path against pattern; copies the {} part into param. */
-static int match(const char *pattern, const char *path, char *param, size_t n)
+/* Matches path against pattern; copies the {} parts (at most two) into params. */
+static int match(const char *pattern, const char *path, char params[2][512])
 {
-    param[0] = 0;
+    int k = 0;
+    params[0][0] = params[1][0] = 0;
     while (*pattern && *path) {
         if (!strncmp(pattern, "{*}", 3)) {
-            if (strlen(path) >= n) return 0;
-            snprintf(param, n, "%s", path);
+            if (k > 1 || strlen(path) >= sizeof params[0]) return 0;
+            snprintf(params[k], sizeof params[0], "%s", path);
             return 1;
         }
         if (!strncmp(pattern, "{}", 2)) {
             size_t seg = strcspn(path, "/");
-            if (seg == 0 || seg >= n) return 0;
-            memcpy(param, path, seg);
-            param[seg] = 0;
+            if (k > 1 || seg == 0 || seg >= sizeof params[0]) return 0;
+            memcpy(params[k], path, seg);
+            params[k][seg] = 0;
+            k++;
             path += seg;
             pattern += 2;
             continue;
@@ -158,13 +164,13 @@ static int token_ok(struct kl_api *api, struct MHD_Connection *c)
 static void route_of(const char *method, const char *url, struct conn *cs)
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        char p[sizeof cs->param];
-        if (!match(routes[i].pattern, url, p, sizeof p)) continue;
+        char p[2][512];
+        if (!match(routes[i].pattern, url, p)) continue;
         cs->path_known = 1;
         if (strcmp(routes[i].method, method)) continue;
         cs->method_ok = 1;
         cs->route = &routes[i];
-        memcpy(cs->param, p, sizeof p);
+        memcpy(cs->params, p, sizeof p);
         return;
     }
 }
@@ -172,7 +178,8 @@ static void route_of(const char *method, const char *url, struct conn *cs)
 static enum MHD_Result dispatch(struct kl_api *api, struct MHD_Connection *c, struct conn *cs)
 {
     struct kl_api_req r = {.api = api, .reg = api->reg, .conn = c};
-    r.param = cs->param[0] ? cs->param : NULL;
+    r.param = cs->params[0][0] ? cs->params[0] : NULL;
+    r.param2 = cs->params[1][0] ? cs->params[1] : NULL;
     r.raw = cs->buf ? cs->buf : "";
     r.raw_len = cs->len;
     if (cs->route->body == BODY_JSON && cs->len > 0) {

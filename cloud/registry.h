@@ -260,6 +260,24 @@ kl_reg_rc kl_reg_policy_version_create(struct kl_registry *reg, const char *name
                                        struct kl_reg_err *err);
 kl_reg_rc kl_reg_policy_get(struct kl_registry *reg, const char *name, struct kl_reg_policy *out,
                             struct kl_reg_err *err);
+struct kl_reg_policy_version {
+    char version[16];
+    int is_default;
+    int64_t created;
+    char *document; /* malloc'd by kl_reg_policy_version_get only; free() it */
+};
+typedef int (*kl_reg_pv_fn)(void *ctx, const struct kl_reg_policy_version *v);
+/* Every version of a policy, newest first. */
+kl_reg_rc kl_reg_policy_versions(struct kl_registry *reg, const char *name, kl_reg_pv_fn fn,
+                                 void *ctx, struct kl_reg_err *err);
+kl_reg_rc kl_reg_policy_version_get(struct kl_registry *reg, const char *name, const char *version,
+                                    struct kl_reg_policy_version *out, struct kl_reg_err *err);
+/* Makes version the default (fires KL_REG_CHANGE_POLICY). */
+kl_reg_rc kl_reg_policy_version_default(struct kl_registry *reg, const char *name,
+                                        const char *version, struct kl_reg_err *err);
+/* Deletes a version that is not the default (KL_REG_DELETE_CONFLICT for the default). */
+kl_reg_rc kl_reg_policy_version_delete(struct kl_registry *reg, const char *name,
+                                       const char *version, struct kl_reg_err *err);
 /* Deletes a policy that is attached to nothing and has only its default version
  * (KL_REG_DELETE_CONFLICT otherwise). */
 kl_reg_rc kl_reg_policy_delete(struct kl_registry *reg, const char *name, struct kl_reg_err *err);

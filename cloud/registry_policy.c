@@ -389,3 +389,140 @@ kl_reg_rc kl_reg_policies_for_principal(struct kl_registry *reg, const char *tar
     kl_reg_rend(reg);
     return rc;
 }
+
+/* A version id: decimal 1..999999999 without leading zeros. */
+static kl_reg_rc version_of(const char *v, int64_t *out, struct kl_reg_err *err)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0 || n > 9 || strspn(v, "0123456789") != n || v[0] == '0')
+        return kl_reg_fail(err, KL_REG_INVALID, "policyVersionId must be a positive number");
+    *out = strtoll(v, NULL, 10);
+    return KL_REG_OK;
+}
+
+kl_reg_rc kl_reg_policy_versions(struct kl_registry *reg, const char *name, kl_reg_pv_fn fn,
+                                 void *ctx, struct kl_reg_err *err)
+{
+    kl_reg_rc rc = check_name(name, err);
+    if (rc) return rc;
+    kl_reg_rbegin(reg);
+    sqlite3_stmt *st =
+        kl_reg_prep(reg->rdb,
+                    "SELECT v.version, v.version=p.default_version, v.created FROM policies p "
+                    "JOIN policy_versions v ON v.policy=p.name WHERE p.name=? "
+                    "ORDER BY v.version DESC",
+                    err);
+    if (!st) {
+        kl_reg_rend(reg);
+        return KL_REG_INTERNAL;
+    }
+    kl_reg_bind_text(st, 1, name);
+    int s, n = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        struct kl_reg_policy_version v = {0};
+        kl_reg_col_copy(st, 0, v.version, sizeof v.version);
+        v.is_default = sqlite3_column_int(st, 1);
+        v.created = sqlite3_column_int64(st, 2);
+        n++;
+        if (fn(ctx, &v)) break;
+    }
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        rc = kl_reg_db_fail(reg->rdb, err, "policy versions");
+    else if (n == 0)
+        rc = kl_reg_fail(err, KL_REG_NOT_FOUND, "policy %s not found", name);
+    kl_reg_done(st);
+    kl_reg_rend(reg);
+    return rc;
+}
+
+kl_reg_rc kl_reg_policy_version_get(struct kl_registry *reg, const char *name, const char *version,
+                                    struct kl_reg_policy_version *out, struct kl_reg_err *err)
+{
+    int64_t v;
+    kl_reg_rc rc = check_name(name, err);
+    if (!rc) rc = version_of(version, &v, err);
+    if (rc) return rc;
+    kl_reg_rbegin(reg);
+    sqlite3_stmt *st = kl_reg_prep(
+        reg->rdb,
+        "SELECT v.version, v.version=p.default_version, v.created, v.document FROM policies p "
+        "JOIN policy_versions v ON v.policy=p.name WHERE p.name=? AND v.version=?",
+        err);
+    if (!st) {
+        kl_reg_rend(reg);
+        return KL_REG_INTERNAL;
+    }
+    kl_reg_bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, v);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        kl_reg_col_copy(st, 0, out->version, sizeof out->version);
+        out->is_default = sqlite3_column_int(st, 1);
+        out->created = sqlite3_column_int64(st, 2);
+        out->document = kl_reg_col_dup(st, 3);
+    } else if (s == SQLITE_DONE) {
+        rc = kl_reg_fail(err, KL_REG_NOT_FOUND, "policy %s has no version %s", name, version);
+    } else {
+        rc = kl_reg_db_fail(reg->rdb, err, "policy version");
+    }
+    kl_reg_done(st);
+    kl_reg_rend(reg);
+    return rc;
+}
+
+/* Sets the default version, or deletes a version that is not the default. */
+static kl_reg_rc version_write(struct kl_registry *reg, const char *name, const char *version,
+                               int for_delete, struct kl_reg_err *err)
+{
+    int64_t v;
+    kl_reg_rc rc = check_name(name, err);
+    if (!rc) rc = version_of(version, &v, err);
+    if (rc) return rc;
+    rc = kl_reg_wbegin(reg, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = kl_reg_prep(reg->wdb,
+                                   "SELECT v.version=p.default_version FROM policies p JOIN "
+                                   "policy_versions v ON v.policy=p.name WHERE p.name=? AND "
+                                   "v.version=?",
+                                   err);
+    if (!st) return kl_reg_wend(reg, KL_REG_INTERNAL, err);
+    kl_reg_bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, v);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        rc = kl_reg_fail(err, KL_REG_NOT_FOUND, "policy %s has no version %s", name, version);
+    else if (s != SQLITE_ROW)
+        rc = kl_reg_db_fail(reg->wdb, err, "policy version");
+    else if (for_delete && sqlite3_column_int(st, 0))
+        rc = kl_reg_fail(err, KL_REG_DELETE_CONFLICT,
+                         "the default version of a policy cannot be deleted");
+    kl_reg_done(st);
+    if (rc == KL_REG_OK) {
+        st = kl_reg_prep(reg->wdb,
+                         for_delete ? "DELETE FROM policy_versions WHERE policy=?1 AND version=?2"
+                                    : "UPDATE policies SET default_version=?2, modified=?3 "
+                                      "WHERE name=?1",
+                         err);
+        if (!st) return kl_reg_wend(reg, KL_REG_INTERNAL, err);
+        kl_reg_bind_text(st, 1, name);
+        sqlite3_bind_int64(st, 2, v);
+        if (!for_delete) sqlite3_bind_int64(st, 3, kl_reg_now());
+        rc = kl_reg_exec_stmt(reg->wdb, st, err);
+    }
+    rc = kl_reg_wend(reg, rc, err);
+    if (rc == KL_REG_OK && !for_delete) policy_changed(reg, name);
+    return rc;
+}
+
+kl_reg_rc kl_reg_policy_version_default(struct kl_registry *reg, const char *name,
+                                        const char *version, struct kl_reg_err *err)
+{
+    return version_write(reg, name, version, 0, err);
+}
+
+kl_reg_rc kl_reg_policy_version_delete(struct kl_registry *reg, const char *name,
+                                       const char *version, struct kl_reg_err *err)
+{
+    return version_write(reg, name, version, 1, err);
+}

@@ -51,6 +51,10 @@ struct op {
     {                                                                                              \
         "policy-name", NULL, L_PATH, T_STR, 1                                                      \
     }
+#define PVID                                                                                       \
+    {                                                                                              \
+        "policy-version-id", NULL, L_PATH, T_STR, 1                                                \
+    }
 #define ASC                                                                                        \
     {                                                                                              \
         "ascending-order", "isAscendingOrder", L_QUERY, T_BOOL, 0                                  \
@@ -206,6 +210,25 @@ static const struct op ops[] = {
       {"set-as-default", "setAsDefault", L_QUERY, T_BOOL, 0}},
      NOPAGE},
     {"get-policy", "GetPolicy", "GET", "/policies/{}", {POLICY}, NOPAGE},
+    {"list-policy-versions", "ListPolicyVersions", "GET", "/policies/{}/version", {POLICY}, NOPAGE},
+    {"get-policy-version",
+     "GetPolicyVersion",
+     "GET",
+     "/policies/{}/version/{}",
+     {POLICY, PVID},
+     NOPAGE},
+    {"set-default-policy-version",
+     "SetDefaultPolicyVersion",
+     "PATCH",
+     "/policies/{}/version/{}",
+     {POLICY, PVID},
+     NOPAGE},
+    {"delete-policy-version",
+     "DeletePolicyVersion",
+     "DELETE",
+     "/policies/{}/version/{}",
+     {POLICY, PVID},
+     NOPAGE},
     {"list-policies",
      "ListPolicies",
      "GET",
@@ -390,7 +413,8 @@ bad:
 /* Seconds since the epoch as the AWS CLI prints timestamps (ISO 8601, UTC). */
 static void iso_times(json_t *v)
 {
-    static const char *const keys[] = {"creationDate", "lastModifiedDate", "notBefore", "notAfter"};
+    static const char *const keys[] = {"creationDate", "lastModifiedDate", "notBefore", "notAfter",
+                                       "createDate"};
     if (json_is_array(v)) {
         size_t i;
         json_t *e;
@@ -403,7 +427,7 @@ static void iso_times(json_t *v)
     json_object_foreach(v, k, e)
     {
         int is_time = 0;
-        for (size_t i = 0; i < 4; i++)
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             if (!strcmp(k, keys[i])) is_time = 1;
         if (is_time && json_is_integer(e)) {
             time_t t = (time_t)json_integer_value(e);
@@ -750,13 +774,16 @@ int kl_cli_iot(int argc, char **argv)
         free(ep);
     }
     append(&query, &ql, &qc, "");
+    int next_path = 0; /* the {} placeholders take the path arguments in order */
     for (const char *p = op->path; *p;) {
         if (!strncmp(p, "{}", 2)) {
-            for (int k = 0; k < 8 && op->args[k].flag; k++)
+            for (int k = next_path; k < 8 && op->args[k].flag; k++)
                 if (op->args[k].loc == L_PATH) {
                     char *e = kl_http_escape(o.vals[k]);
                     append(&path, &pl, &pc, e);
                     free(e);
+                    next_path = k + 1;
+                    break;
                 }
             p += 2;
         } else {

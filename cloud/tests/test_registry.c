@@ -93,6 +93,13 @@ static int count_cb(void *ctx, const struct kl_reg_thing *t)
     return 0;
 }
 
+static int pv_count(void *ctx, const struct kl_reg_policy_version *v)
+{
+    (void)v;
+    (*(int *)ctx)++;
+    return 0;
+}
+
 static int str_count(void *ctx, const char *s)
 {
     (void)s;
@@ -268,6 +275,26 @@ int main(void)
     RC(kl_reg_policy_detach(reg, "p1", arn1, &err), KL_REG_OK);
     RC(kl_reg_policy_detach(reg, "p1", arn1, &err), KL_REG_NOT_FOUND);
     RC(kl_reg_policy_delete(reg, "p1", &err), KL_REG_DELETE_CONFLICT); /* versions remain */
+    struct kl_reg_policy_version pv;
+    RC(kl_reg_policy_version_get(reg, "p1", "3", &pv, &err), KL_REG_OK);
+    CHECK(!pv.is_default && pv.document && strstr(pv.document, "iot:Connect"));
+    free(pv.document);
+    RC(kl_reg_policy_version_get(reg, "p1", "9", &pv, &err), KL_REG_NOT_FOUND);
+    RC(kl_reg_policy_version_get(reg, "p1", "03", &pv, &err), KL_REG_INVALID);
+    RC(kl_reg_policy_version_delete(reg, "p1", "5", &err), KL_REG_DELETE_CONFLICT);
+    events = 0;
+    RC(kl_reg_policy_version_default(reg, "p1", "1", &err), KL_REG_OK);
+    CHECK(events == 1 && strstr(last_event, "p1"));
+    for (int v = 2; v <= 5; v++) {
+        char vs[4];
+        snprintf(vs, sizeof vs, "%d", v);
+        RC(kl_reg_policy_version_delete(reg, "p1", vs, &err), KL_REG_OK);
+    }
+    n = 0;
+    RC(kl_reg_policy_versions(reg, "p1", pv_count, &n, &err), KL_REG_OK);
+    CHECK(n == 1);
+    RC(kl_reg_policy_versions(reg, "nope", pv_count, &n, &err), KL_REG_NOT_FOUND);
+    RC(kl_reg_policy_delete(reg, "p1", &err), KL_REG_OK);
     RC(kl_reg_policy_create(reg, "p2", doc, &p, &err), KL_REG_OK);
     kl_reg_policy_clear(&p);
     RC(kl_reg_policy_delete(reg, "p2", &err), KL_REG_OK);

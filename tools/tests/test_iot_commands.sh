@@ -151,6 +151,16 @@ expect_err ResourceNotFoundException describe-certificate --certificate-id "$c1"
 iot attach-policy --policy-name dev-policy --target "$arn2" && iot detach-policy --policy-name dev-policy --target "$arn2" \
   && ok "detach-policy" || bad "detach-policy"
 expect_err ResourceNotFoundException detach-policy --policy-name dev-policy --target "$arn2"
+out=$(iot create-policy-version --policy-name dev-policy --policy-document "file://$T/pol.json" --set-as-default)
+[ "$(echo "$out" | j 'd["policyVersionId"], d["isDefaultVersion"]')" = "('2', True)" ] && ok "create-policy-version --set-as-default" || bad "create version $out"
+[ "$(iot list-policy-versions --policy-name dev-policy | j '[(v["versionId"], v["isDefaultVersion"]) for v in d["policyVersions"]]')" = "[('2', True), ('1', False)]" ] \
+  && ok "list-policy-versions" || bad "list versions"
+[ "$(iot get-policy-version --policy-name dev-policy --policy-version-id 1 | j 'd["isDefaultVersion"]')" = False ] && ok "get-policy-version" || bad "get version"
+expect_err ResourceNotFoundException get-policy-version --policy-name dev-policy --policy-version-id 7
+expect_err DeleteConflictException delete-policy --policy-name dev-policy
+expect_err DeleteConflictException delete-policy-version --policy-name dev-policy --policy-version-id 2
+iot set-default-policy-version --policy-name dev-policy --policy-version-id 1 && ok "set-default-policy-version" || bad "set default"
+iot delete-policy-version --policy-name dev-policy --policy-version-id 2 && ok "delete-policy-version" || bad "delete version"
 iot delete-policy --policy-name dev-policy && ok "delete-policy" || bad "delete-policy"
 expect_err ResourceNotFoundException delete-policy --policy-name dev-policy
 
