@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keylink/channel.h"
 #include "keylink/se.h"
 #include "keylink/tls.h"
 #include "keylink/tls_posix.h"
@@ -27,6 +28,8 @@ static const char *const usage_text =
     "\n"
     "options:\n"
     "  --device URI          unix:PATH (keylink-se daemon) or mem:DIR; default $KEYLINK_SE\n"
+    "  --pin FILE            talk to the chip inside the secure channel, checked against\n"
+    "                        this pinned identity key (keylink se channel pin)\n"
     "  --endpoint HOST:PORT  the server ([IPv6]:PORT also works)\n"
     "  --server-name NAME    SNI and the name checked against the certificate's\n"
     "                        subjectAltName (default: HOST)\n"
@@ -140,6 +143,7 @@ static kl_status drain(struct kl_tls *t, uint32_t timeout_ms, int *got_any)
 static int run_tls(int argc, char **argv)
 {
     const char *device = NULL, *endpoint = NULL, *name = NULL, *suite = NULL, *alpn_arg = NULL;
+    const char *pin = NULL;
     double idle_s = 2, timeout_s = 15;
     uint16_t root_id = 0x1003, key_id = 0x1004, cert_id = 0x1002;
     int no_client = 0;
@@ -158,6 +162,8 @@ static int run_tls(int argc, char **argv)
         i++;
         if (!strcmp(a, "--device"))
             device = v;
+        else if (!strcmp(a, "--pin"))
+            pin = v;
         else if (!strcmp(a, "--endpoint"))
             endpoint = v;
         else if (!strcmp(a, "--server-name"))
@@ -211,8 +217,16 @@ static int run_tls(int argc, char **argv)
     }
 
     (void)kl_se_mem_register();
+    uint8_t pinned[KL_SE_IDENTITY_LEN];
+    if (pin && kl_channel_pub_read_file(pin, pinned) != KL_OK)
+        return usage_error("--pin FILE must hold the chip's identity key (PEM or hex X||Y)");
     kl_status st = kl_se_open(&se, device);
     if (st != KL_OK) return fail("cannot open the secure element", st, device);
+    if (pin && (st = kl_se_channel_open(&se, pinned, kl_random_os, NULL)) != KL_OK) {
+        kl_se_close(&se);
+        return fail("cannot open the secure channel", st,
+                    st == KL_E_VERIFY_FAILED ? "the chip is not the pinned one" : NULL);
+    }
     uint64_t t0 = mono_ms();
     struct kl_tls_posix sock;
     st = kl_tls_posix_connect(&sock, host, port, (uint32_t)(timeout_s * 1000));

@@ -73,6 +73,18 @@ e=$(date +%s)
 [ $((e - s)) -lt 10 ] || fail "idle timeout not honoured"
 grep -q "client certificate not sent" "$T/err" || fail "--no-client-cert not honoured"
 
+# 2b) the chip link inside the secure channel, pinned identity; a wrong pin is refused
+"$KL" se --device "unix:$sock" channel pin --out "$T/pin.pem" >/dev/null 2>&1 || fail "channel pin"
+start_server -cert srv.pem -key srv.key -Verify 1 -CAfile ca/cert_CA.pem -rev
+out=$(echo "through-the-channel" | timeout 20 "$KL" device tls --device "unix:$sock" \
+  --pin "$T/pin.pem" --endpoint "127.0.0.1:$port" --server-name localhost 2>"$T/err") ||
+  fail "channel: $(cat "$T/err")"
+echo "$out" | grep -qx "lennahc-eht-hguorht" || fail "channel: no echo"
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl ec -pubout 2>/dev/null >"$T/wrong.pem"
+echo x | timeout 20 "$KL" device tls --device "unix:$sock" --pin "$T/wrong.pem" \
+  --endpoint "127.0.0.1:$port" --server-name localhost >/dev/null 2>"$T/err" && fail "wrong pin accepted"
+grep -q "not the pinned one" "$T/err" || fail "wrong pin: unclear: $(cat "$T/err")"
+
 # 3) refusals: a server certificate from a root the chip does not hold
 openssl req -x509 -new -key srv.key -subj "/CN=localhost" -days 30 -out self.pem \
   -addext subjectAltName=DNS:localhost 2>/dev/null
