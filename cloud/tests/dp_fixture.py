@@ -100,8 +100,8 @@ def es256_jws(key, header, claims):
 # ---- keylinkd --------------------------------------------------------------------------------
 
 class Keylinkd:
-    def __init__(self, args=(), dev=False):
-        self.tmp = tempfile.mkdtemp(prefix="kl-dp-")
+    def __init__(self, args=(), dev=False, tmp=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="kl-dp-")
         self.dir = os.path.join(self.tmp, "kd")
         self.port, self.api = free_port(), free_port()
         self.dev_port = free_port() if dev else None
@@ -110,7 +110,7 @@ class Keylinkd:
         if dev:
             cmd += ["--dev-listener", f"127.0.0.1:{self.dev_port}"]
         cmd += list(args)
-        self.logf = open(os.path.join(self.tmp, "kd.log"), "w")
+        self.logf = open(os.path.join(self.tmp, "kd.log"), "a")
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
         self.files = []
         for _ in range(150):
@@ -218,7 +218,7 @@ class Keylinkd:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         return ctx
 
-    def stop(self):
+    def stop(self, keep=False):
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -227,7 +227,9 @@ class Keylinkd:
                 self.proc.kill()
                 self.proc.wait()
         self.logf.close()
-        if os.environ.get("KL_KEEP_TMP"):
+        if keep:
+            pass
+        elif os.environ.get("KL_KEEP_TMP"):
             print("kept", self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
