@@ -104,8 +104,9 @@ struct kl_se {
  * in-process; the program must have called kl_se_mem_register from libkeylink_se), or
  * any registered scheme; NULL means the environment variable KEYLINK_SE.
  * KL_E_ARG: no URI (NULL and KEYLINK_SE unset) or unknown scheme; KL_E_IO: cannot
- * connect; KL_E_STORAGE (mem:) the chip's image failed to load. On failure *se is left
- * closed (kl_se_close on it is harmless). */
+ * connect; (mem:) KL_E_STORAGE the chip's image failed to load, KL_E_BUSY another
+ * process (a daemon) has DIR open. On failure *se is left closed (kl_se_close on it is
+ * harmless). */
 kl_status kl_se_open(struct kl_se *se, const char *uri);
 /* Opens with a given transport table (for ports: SPI/I2C). arg goes to ops->open. */
 kl_status kl_se_open_transport(struct kl_se *se, const struct kl_transport_ops *ops,
@@ -353,8 +354,9 @@ kl_status kl_se_object_info(struct kl_se *se, uint16_t id, struct kl_se_object_i
  * KL_E_ACCESS_DENIED, KL_E_NOT_FOUND. */
 kl_status kl_se_read_object_at(struct kl_se *se, uint16_t id, uint16_t offset, uint8_t *buf,
                                size_t len);
-/* Reads a whole object into buf (cap bytes), *len = its length: the used bytes of data,
- * certificates and counters; the public key (64) of key pairs and public keys.
+/* Reads a whole object into buf (cap bytes), *len = its length: the used bytes of data
+ * and certificates; 4 for counters; the public key (64) of key pairs and public keys
+ * (0 while no key was generated or imported).
  * KL_E_BUFFER if cap is too small (nothing read); secret keys: KL_E_ACCESS_DENIED. */
 kl_status kl_se_read_object(struct kl_se *se, uint16_t id, uint8_t *buf, size_t cap, size_t *len);
 /* WRITE_OBJECT of len bytes at offset, chunked (each chunk is one write and one write
