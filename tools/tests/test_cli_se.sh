@@ -175,6 +175,9 @@ grep -q "KL_E_IO" "$T/err" && grep -q "keylink-se running" "$T/err" && ok "link 
 expect 0 "--help" "$KL" se --help
 grep -q "pubkey ID" "$T/out" && ok "help lists pubkey" || bad "help text"
 expect 0 "command --help" "$KL" se sign --help
+# the daemon's state dir cannot be opened in-process at the same time
+expect 1 "mem: on a served state dir" "$KL" se --device "mem:$T/state" status
+grep -q "KL_E_BUSY" "$T/err" && ok "names KL_E_BUSY for a locked state dir" || bad "locked dir: $(cat "$T/err")"
 # a second host while one holds the chip: KL_E_BUSY
 /usr/bin/python3 -c 'import socket,sys,time
 s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(1.5)' "$T/se.sock" &
