@@ -20,8 +20,7 @@ void kl_mqtt_send_connack(struct kl_wbuf *w, const struct kl_connack_info *ci)
     if (ci->rc == 0) {
         kl_wb_u8(&pw, KL_P_RECEIVE_MAX);
         kl_wb_u16(&pw, KL_DP_RECEIVE_MAX);
-        kl_wb_u8(&pw, KL_P_MAX_QOS);
-        kl_wb_u8(&pw, 2);
+        /* Maximum QoS is absent: it may only say 0 or 1 (MQTT 5 3.2.2.3.4); we do 2 */
         kl_wb_u8(&pw, KL_P_MAX_PACKET);
         kl_wb_u32(&pw, ci->max_packet);
         kl_wb_u8(&pw, KL_P_TOPIC_ALIAS_MAX);
