@@ -504,6 +504,12 @@ kl_status kl_tls_read(struct kl_tls *t, uint8_t *buf, size_t cap, size_t *got, u
     return KL_OK;
 }
 
+int kl_tls_pending(const struct kl_tls *t)
+{
+    if (!t || t->phase != KL_TLS_OPEN) return 0;
+    return t->app_len > 0 || t->rx_len > t->rec_total;
+}
+
 kl_status kl_tls_close(struct kl_tls *t)
 {
     if (!t) return KL_E_ARG;

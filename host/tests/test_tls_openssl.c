@@ -167,7 +167,20 @@ static void handshakes(void)
             CHECK(!strcmp(c.t.alpn, "mqtt"));
             CHECK(!strcmp(c.t.peer_cn, "localhost"));
             CHECK(c.t.client_auth == cases[i].mtls);
+            CHECK(!kl_tls_pending(&c.t));
             echo(&c, "hello-keylink\n", "knilyek-olleh");
+            /* a small read leaves the rest of the record pending */
+            CHECK_ST(kl_tls_write(&c.t, (const uint8_t *)"abcdef\n", 7), KL_OK);
+            uint8_t two[2];
+            size_t kn = 0;
+            CHECK_ST(kl_tls_read(&c.t, two, 2, &kn, 5000), KL_OK);
+            CHECK(kn >= 1 && kl_tls_pending(&c.t));
+            char restb[16] = {0};
+            size_t rn = 0;
+            while (kl_tls_pending(&c.t) && rn < sizeof restb - 1 &&
+                   kl_tls_read(&c.t, (uint8_t *)restb + rn, sizeof restb - 1 - rn, &kn, 0) == KL_OK)
+                rn += kn;
+            CHECK(kn >= 1 && !kl_tls_pending(&c.t));
             /* more than one record each way (fragmented at the agreed 1024 bytes) */
             char big[3001], rev[3001];
             for (int k = 0; k < 3000; k++)

@@ -149,6 +149,11 @@ kl_status kl_tls_write(struct kl_tls *t, const uint8_t *data, size_t n);
  * with a no_renegotiation warning and reading goes on. */
 kl_status kl_tls_read(struct kl_tls *t, uint8_t *buf, size_t cap, size_t *got, uint32_t timeout_ms);
 
+/* 1 when bytes already received wait in the client (opened application data, or record
+ * bytes not processed yet): call kl_tls_read before waiting on the socket again, since
+ * poll()/select() will not report them. 0 otherwise. */
+int kl_tls_pending(const struct kl_tls *t);
+
 /* Sends close_notify if the connection is open and ends the chip's session. Always
  * safe to call; returns the status of sending close_notify (KL_OK if none was due). */
 kl_status kl_tls_close(struct kl_tls *t);
