@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make demo`: a tour of the secure element model. Starts keylink-se in a temp dir on a
-# temp socket, runs `keylink se` commands (each printed before it runs), checks each
-# outcome, stops the daemon and removes the temp dir (unless --keep).
-# usage: scripts/demo.sh [--keep]
+# The chip tour: the secure element model alone. Starts keylink-se in a temp dir on a temp
+# socket, runs `keylink se` commands (each printed before it runs), checks each outcome,
+# stops the daemon and removes the temp dir (unless --keep). `make demo` runs the main job
+# (scripts/demo.sh); this is the shorter look at the chip by itself.
+# usage: scripts/chip-tour.sh [--keep]
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${KL_BIN_DIR:-$ROOT/build/bin}
@@ -10,14 +11,14 @@ KEEP=0
 for a in "$@"; do
   case "$a" in
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown option $a (try --help)" >&2; exit 2 ;;
   esac
 done
 for p in keylink keylink-se; do
   [ -x "$BIN/$p" ] || { echo "demo: $BIN/$p is missing; run 'make demo' (it builds first)" >&2; exit 1; }
 done
-T=$(mktemp -d /tmp/keylink-demo.XXXXXX)
+T=$(mktemp -d /tmp/keylink-chip-tour.XXXXXX)
 SOCK=$T/se.sock
 PID=
 finish() {

@@ -5,7 +5,7 @@
 set -eu
 BUILD="build-essential cmake pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev openssl ca-certificates"
 TEST="$BUILD mosquitto mosquitto-clients python3 python3-cryptography python3-jwt python3-paho-mqtt libclang-rt-14-dev"
-DEMO="$BUILD"
+DEMO="$BUILD mosquitto-clients"
 BENCH="$TEST gnuplot-nox linux-perf valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi"
 case "${1:-build}" in
   build) want=$BUILD ;;
