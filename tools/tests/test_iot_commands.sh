@@ -117,6 +117,8 @@ expect_err ResourceNotFoundException attach-thing-principal --thing-name dev1 --
 [ "$(iot list-thing-principals --thing-name dev1 | j 'd["principals"]')" = "['$arn1']" ] && ok "list-thing-principals" || bad "list-thing-principals"
 expect_err ResourceNotFoundException list-thing-principals --thing-name NOPE
 [ "$(iot list-principal-things --principal "$arn1" | j 'd["things"]')" = "['dev1']" ] && ok "list-principal-things" || bad "list-principal-things"
+expect_err ResourceNotFoundException list-principal-things --principal "arn:aws:iot:us-east-1:123456789012:cert/$(certid "$T/dev4.pem")"
+expect_err InvalidRequestException list-principal-things --principal "arn:aws:iot:eu-west-1:123456789012:cert/$c1"
 expect_err CertificateStateException delete-certificate --certificate-id "$c1"
 iot update-certificate --certificate-id "$c1" --new-status INACTIVE >/dev/null
 expect_err DeleteConflictException delete-certificate --certificate-id "$c1"
@@ -143,6 +145,7 @@ expect_err ResourceNotFoundException attach-policy --policy-name NOPE --target "
 expect_err ResourceNotFoundException attach-policy --policy-name dev-policy --target "arn:aws:iot:us-east-1:123456789012:cert/$(certid "$T/dev4.pem")"
 [ "$(iot list-attached-policies --target "$arn1" | j '[p["policyName"] for p in d["policies"]]')" = "['dev-policy']" ] \
   && ok "list-attached-policies" || bad "list-attached-policies"
+expect_err ResourceNotFoundException list-attached-policies --target "arn:aws:iot:us-east-1:123456789012:cert/$(certid "$T/dev4.pem")"
 expect_err DeleteConflictException delete-policy --policy-name dev-policy
 expect_err DeleteConflictException delete-certificate --certificate-id "$c1"
 iot delete-certificate --certificate-id "$c1" --force-delete && ok "delete-certificate --force-delete (policy attached)" || bad "force delete"
