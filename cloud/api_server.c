@@ -72,6 +72,7 @@ static const struct route routes[] = {
 struct conn {
     const struct route *route;
     char params[2][512];
+    char url[256]; /* for the audit line, cut when longer */
     int path_known, method_ok;
     size_t limit;
     char *buf;
@@ -203,6 +204,10 @@ static enum MHD_Result dispatch(struct kl_api *api, struct MHD_Connection *c, st
                          err.msg[0] ? err.msg : kl_reg_rc_name(rc));
     }
     json_decref(r.out);
+    /* audit trail of changes: who is always the admin token, so method, path, outcome */
+    if (strcmp(cs->route->method, "GET"))
+        fprintf(stderr, "keylinkd: api: %s %s -> %d %s\n", cs->route->method, cs->url,
+                kl_reg_rc_http(rc), rc ? kl_reg_rc_name(rc) : "OK");
     return res;
 }
 
@@ -223,6 +228,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!token_ok(api, c))
             return send_error(c, 401, "UnauthorizedException", "missing or wrong bearer token");
         route_of(method, url, cs);
+        snprintf(cs->url, sizeof cs->url, "%s", url);
         if (!cs->route) {
             if (cs->path_known)
                 return send_error(c, 405, "MethodNotAllowedException",

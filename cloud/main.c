@@ -197,6 +197,11 @@ int main(int argc, char **argv)
         .metrics = kl_dp_metrics_text,
         .metrics_ctx = dp,
     };
+    if (strncmp(cfg.api_host, "127.", 4))
+        fprintf(stderr,
+                "keylinkd: warning: the control API on %s is not loopback; it speaks plain "
+                "HTTP, so the bearer token crosses the network in clear\n",
+                cfg.api_host);
     struct kl_api *api = NULL;
     kl_reg_rc rc = kl_api_start(reg, &ac, &api, &err);
     OPENSSL_cleanse(token, sizeof token);
