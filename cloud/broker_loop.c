@@ -254,8 +254,14 @@ static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
             c->epout = 0;
             ep_mod(c);
         }
+        /* the socket's readiness was the handshake's: read only what TLS already holds */
+        events = 0;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) || c->ssl) {
+    /* An SSL_read that ends in WANT_READ leaves a 16 KiB record buffer allocated until the
+     * next record: read only when the socket is readable, and stop once TLS holds nothing
+     * more (level-triggered epoll reports what is left in the socket). */
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ||
+        (c->ssl && SSL_has_pending(c->ssl))) {
         for (;;) {
             if (c->state == KL_CS_CLOSING) break;
             int n;
@@ -288,6 +294,8 @@ static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
                 conn_free(w, c);
                 return;
             }
+            if (c->ssl && !SSL_has_pending(c->ssl)) break;
+            if (!c->ssl && (size_t)n < w->scratch_cap) break;
         }
     }
     flush(w, c);

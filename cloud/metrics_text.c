@@ -1,4 +1,5 @@
 /* /metrics: the data plane's counters in Prometheus text format 0.0.4. */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,9 @@ char *kl_dp_metrics_text(void *arg)
     metric(&o, "keylinkd_retained_messages", "gauge", "Retained messages.", ret);
     metric(&o, "keylinkd_resident_memory_bytes", "gauge", "Resident set size of keylinkd.",
            rss_bytes());
+    struct mallinfo2 mi = mallinfo2();
+    metric(&o, "keylinkd_heap_in_use_bytes", "gauge", "Heap bytes allocated (malloc).",
+           (long)mi.uordblks);
     if (o.oom) {
         free(o.p);
         return NULL;

@@ -67,6 +67,8 @@ SSL_CTX *kl_tls_server_ctx(struct kl_dp *dp, const char *dir, struct kl_reg_err 
     /* resumption keeps the peer certificate; CONNECT re-checks it against the registry */
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"keylinkd", 8);
     SSL_CTX_set_num_tickets(ctx, 1);
+    /* tickets are stateless: no server-side cache holding every peer certificate */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     /* the CertificateRequest names no CAs: which CAs are trusted changes at run time */
     return ctx;
 }
