@@ -20,7 +20,7 @@ test:
 
 bench:
 	@scripts/deps.sh bench
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j$(JOBS) >/dev/null
 	@bench/run.sh
 
