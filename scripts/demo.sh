@@ -144,6 +144,7 @@ await() {
     [ $SECONDS -ge $end ] && return 1
     if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
       grep -qE -- "$3" "$2" 2>/dev/null && break
+      feeds
       return 1
     fi
     sleep 0.1
@@ -299,33 +300,44 @@ ok "operator-console connected by mTLS and subscribed to dt/EXAMPLE_DEVICE/#, cm
 
 # ---- 8. the device connects ----------------------------------------------------------------
 step "the device connects: TLS through the chip, then the ES256 challenge" "AN-7648 \"Running the Device\": verify the server, ECDHE in the chip, then authenticate the client"
-run keylink device tls --endpoint "localhost:$DP_PORT" --no-client-cert --idle-timeout 0.2
-printf '%s\n' "$OUT" | grep -q "peer subject CN=localhost" || die "no TLS handshake with keylinkd through the chip"
-ok "TLS 1.2 through the chip: keylinkd's certificate verified in the chip against 0x1003, ECDHE and the session keys in the chip"
 if ! keylink device run --help >/dev/null 2>&1; then
   die "'keylink device run' is not in this build yet (the device-mqtt part: tools/device_run.c). The device cannot connect over MQTT, so telemetry, commands and revocation are not shown."
 fi
 spawn "keylink device run" device.log 300 keylink device run --endpoint "localhost:$DP_PORT" \
-  --thing EXAMPLE_DEVICE --auth challenge --interval 1
+  --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 --interval 1 --backoff-max 1 --verbose
 DEV_PID=$LAST_PID
 FEEDS=("device.log device" "keylinkd.log keylinkd" "operator.log operator")
-await "$WAIT" keylinkd.log "client EXAMPLE_DEVICE connected from [^ ]* \(challenge" ||
-  die "keylinkd never let EXAMPLE_DEVICE in by the challenge: $(tail -3 device.log)"
-ok "keylinkd sent a nonce; the chip signed the ES256 JWS over it; keylinkd checked it with csr_cert.pem and let EXAMPLE_DEVICE in"
+await "$WAIT" keylinkd.log "client EXAMPLE_DEVICE connected from [^ ]* \(challenge" "$DEV_PID" ||
+  die "keylinkd never let EXAMPLE_DEVICE in by the challenge (device.log and keylinkd.log above say why)"
+await "$WAIT" device.log "TLS .* to localhost:$DP_PORT" "$DEV_PID" || die "no TLS through the chip"
+ok "TLS 1.2 through the chip: keylinkd's certificate checked in the chip against 0x1003 (its server-root-ca.pem), ECDHE and the session keys in the chip"
+ok "keylinkd sent a nonce; the chip signed the ES256 JWS over it with key 0x1004 (x5c = csr_cert.pem); keylinkd checked certificate, signature and nonce and let EXAMPLE_DEVICE in"
+await "$WAIT" device.log "connected.*subscribed to cmd/EXAMPLE_DEVICE/#" "$DEV_PID" ||
+  die "the device did not subscribe to its commands"
+ok "the device subscribed to cmd/EXAMPLE_DEVICE/#"
 
 # ---- 9. telemetry --------------------------------------------------------------------------
 step "the device sends telemetry; the operator sees it" "AN-7648 \"Running the Device\": application data sealed and opened by the chip"
-await "$WAIT" operator.log "^dt/EXAMPLE_DEVICE/" || die "the operator never saw telemetry from EXAMPLE_DEVICE"
-ok "telemetry from EXAMPLE_DEVICE reached the operator through keylinkd"
+await "$WAIT" operator.log "^dt/EXAMPLE_DEVICE/telemetry" "$SUB_PID" ||
+  die "the operator never saw telemetry from EXAMPLE_DEVICE"
+for _ in $(seq $((WAIT * 10))); do
+  [ "$(grep -c '^dt/EXAMPLE_DEVICE/telemetry' operator.log)" -ge 2 ] && break
+  feeds
+  sleep 0.1
+done
+feeds
+[ "$(grep -c '^dt/EXAMPLE_DEVICE/telemetry' operator.log)" -ge 2 ] || die "telemetry did not keep coming"
+ok "telemetry from EXAMPLE_DEVICE reaches the operator through keylinkd, once a second"
 
 # ---- 10. a command -------------------------------------------------------------------------
 step "the operator sends a command; the device answers" "AN-7648 \"Running the Device\""
 NONCE=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 run mosquitto_pub "${MQ[@]}" -i operator-cmd -q 1 -t cmd/EXAMPLE_DEVICE/blink -m "{\"id\":\"$NONCE\",\"times\":3}"
-await "$WAIT" device.log "$NONCE" || die "the device never received the command"
-ok "the device received cmd/EXAMPLE_DEVICE/blink"
-await "$WAIT" operator.log "^dt/EXAMPLE_DEVICE/.*$NONCE" || die "the operator never saw the device's answer"
-ok "the device's answer reached the operator"
+await "$WAIT" device.log "command on cmd/EXAMPLE_DEVICE/blink answered on dt/EXAMPLE_DEVICE/reply" "$DEV_PID" ||
+  die "the device never received or answered the command"
+ok "the device received cmd/EXAMPLE_DEVICE/blink and answered on dt/EXAMPLE_DEVICE/reply"
+await "$WAIT" operator.log "^dt/EXAMPLE_DEVICE/reply .*$NONCE" "$SUB_PID" || die "the operator never saw the device's answer"
+ok "the device's answer (it echoes the command, id $NONCE) reached the operator"
 
 # ---- 11. revoke ----------------------------------------------------------------------------
 step "revoke the device certificate" "beyond AN-7648: what aws iot update-certificate --new-status REVOKED does"
@@ -333,7 +345,8 @@ run keylink iot update-certificate --certificate-id "$CERT_ID" --new-status REVO
 await "$WAIT" keylinkd.log "disconnecting [0-9]+ connection\(s\) of certificate ${CERT_ID:0:16}" ||
   die "keylinkd did not drop the live connection of the revoked certificate"
 await "$WAIT" keylinkd.log "client EXAMPLE_DEVICE disconnected" || die "EXAMPLE_DEVICE is still connected"
-ok "the live connection of EXAMPLE_DEVICE was dropped at once"
+await "$WAIT" device.log "connection lost" "$DEV_PID" || die "the device did not notice that it was dropped"
+ok "the live connection of EXAMPLE_DEVICE was dropped at once, and the device noticed"
 run keylink iot list-certificates
 printf '%s\n' "$OUT" | tr -d '\n ' | grep -q "\"certificateId\":\"$CERT_ID\",\"status\":\"REVOKED\"" ||
   die "the device certificate is not listed REVOKED"
@@ -341,28 +354,35 @@ ok "the registry lists the device certificate as REVOKED"
 
 # ---- 12. shut out --------------------------------------------------------------------------
 step "the revoked device is shut out" "beyond AN-7648: a revoked certificate cannot come back"
-await "$WAIT" keylinkd.log "refused client EXAMPLE_DEVICE .*certificate_revoked|refused .* at TLS: certificate_revoked" ||
+await "$WAIT" keylinkd.log "refused client EXAMPLE_DEVICE .*certificate_revoked|refused .* at TLS: certificate_revoked" "$DEV_PID" ||
   die "keylinkd did not refuse the device's reconnect"
-ok "the device's reconnect was refused: certificate_revoked"
-for _ in $(seq $((WAIT * 10))); do alive "$DEV_PID" || break; feeds; sleep 0.1; done
-if alive "$DEV_PID"; then die "keylink device run still runs after its reconnects were refused"; fi
+ok "the device's own reconnect was refused: certificate_revoked"
+show "kill $DEV_PID   # stop keylink device run (SIGTERM: clean stop)"
+kill -TERM "$DEV_PID" 2>/dev/null
 wait "$DEV_PID"
 DEV_RC=$?
 forget "$DEV_PID"
 feeds
-[ "$DEV_RC" -ne 0 ] || die "keylink device run exited 0 although it was shut out"
-ok "keylink device run gave up (exit $DEV_RC)"
+[ "$DEV_RC" -eq 0 ] || die "keylink device run exited $DEV_RC on SIGTERM"
+refused keylink device pub --endpoint "localhost:$DP_PORT" --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 \
+  --topic dt/EXAMPLE_DEVICE/telemetry --message '{"after":"revocation"}'
+feeds
+ok "a fresh connection with the revoked certificate is refused (exit $RC)"
+grep -q '^dt/EXAMPLE_DEVICE/telemetry {"after":"revocation"}' operator.log && die "a message of the revoked device got through"
+ok "nothing from the revoked device reached the operator"
 
 # ---- 13. stop ------------------------------------------------------------------------------
 step "stop everything" ""
-for pid in "$SUB_PID" "$KD_PID" "$SE_PID"; do
-  show "kill $pid"
+for what in "$SUB_PID operator console (mosquitto_sub)" "$KD_PID keylinkd" "$SE_PID keylink-se"; do
+  pid=${what%% *}
+  show "kill $pid   # ${what#* }"
   kill -TERM "$pid" 2>/dev/null
   wait "$pid"
   rc=$?
   forget "$pid"
-  # mosquitto_sub under timeout answers SIGTERM with 124/143; the daemons must stop cleanly
-  [ "$pid" = "$SUB_PID" ] || [ $rc -eq 0 ] || die "pid $pid exited $rc on SIGTERM"
+  # mosquitto_sub runs under timeout, which answers SIGTERM with 124/143; the daemons must
+  # stop cleanly
+  [ "$pid" = "$SUB_PID" ] || [ $rc -eq 0 ] || die "${what#* } exited $rc on SIGTERM"
 done
 feeds
 ok "keylinkd and keylink-se stopped cleanly"
