@@ -128,7 +128,8 @@ class Keylinkd:
         self.root_ca = os.path.join(self.dir, "server-root-ca.pem")
 
     def log(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(os.path.join(self.tmp, "kd.log")) as f:
             return f.read()
 
@@ -227,6 +228,12 @@ class Keylinkd:
                 self.proc.kill()
                 self.proc.wait()
         self.logf.close()
+        text = self.log()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehavior"):
+            if bad in text:
+                fail("keylinkd reported a sanitizer error:\n" + text[text.index(bad) - 200:][:4000])
+        if self.proc.returncode not in (0, None):
+            fail(f"keylinkd exited with {self.proc.returncode}:\n{text[-2000:]}")
         if keep:
             pass
         elif os.environ.get("KL_KEEP_TMP"):

@@ -79,4 +79,7 @@ grep -q "client live disconnected" "$T/kd.log" || fail "revoked subscriber not d
 for i in $(seq 1 40); do kill -0 $sp 2>/dev/null || break; sleep 0.1; done
 kill -0 $sp 2>/dev/null && fail "mosquitto_sub still running after revocation"
 timeout 10 mosquitto_pub $C -i dev1 -t x -m y -q 1 >/dev/null 2>&1 && fail "revoked certificate reconnected"
+kill "${PIDS[0]}"; wait "${PIDS[0]}"; rc=$?
+[ $rc -eq 0 ] || fail "keylinkd exited with $rc"
+grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$T/kd.log" && fail "sanitizer report in the keylinkd log"
 echo "mosquitto ok"
