@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/x509v3.h>
 
 #include "registry_int.h"
 #include "x509_check.h"
@@ -39,130 +40,191 @@ void kl_reg_ca_cache_free(struct kl_reg_ca_cache *c)
 {
     for (int i = 0; i < c->n; i++)
         X509_free(c->e[i].x509);
-    c->n = 0;
+    free(c->e);
+    memset(c, 0, sizeof *c);
 }
 
-/* Finds the registered CA that signed cert: by its PEM when given, else by issuer name. */
-static kl_reg_rc find_ca(struct kl_registry *reg, X509 *cert, const char *ca_pem,
-                         struct kl_reg_ca_cache *cache, char id[KL_REG_ID_HEX],
-                         char status[KL_REG_STATUS_MAX], char mode[KL_REG_STATUS_MAX],
-                         struct kl_reg_err *err)
+/* Adds the CA row (id, status, pem, mode) of st to c. */
+static int cache_add(struct kl_reg_ca_cache *c, sqlite3_stmt *st, X509 *parsed)
+{
+    X509 *x = parsed ? parsed : kl_x509_from_pem((const char *)sqlite3_column_text(st, 2));
+    if (!x) return -1;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 8;
+        void *ne = realloc(c->e, (size_t)cap * sizeof *c->e);
+        if (!ne) {
+            X509_free(x);
+            return -1;
+        }
+        c->e = ne;
+        c->cap = cap;
+    }
+    X509_check_purpose(x, -1, 0); /* cache the extensions now, while one thread runs */
+    struct kl_reg_ca_entry *e = &c->e[c->n++];
+    e->x509 = x;
+    kl_reg_col_copy(st, 0, e->id, sizeof e->id);
+    kl_reg_col_copy(st, 1, e->status, sizeof e->status);
+    kl_reg_col_copy(st, 3, e->mode, sizeof e->mode);
+    return 0;
+}
+
+kl_reg_rc kl_reg_ca_cache_load(struct kl_registry *reg, struct kl_reg_ca_cache *c,
+                               struct kl_reg_err *err)
+{
+    sqlite3_stmt *st = kl_reg_prep(reg->wdb, "SELECT id, status, pem, mode FROM ca_certs", err);
+    if (!st) return KL_REG_INTERNAL;
+    int s;
+    kl_reg_rc rc = KL_REG_OK;
+    while (rc == KL_REG_OK && (s = sqlite3_step(st)) == SQLITE_ROW)
+        if (cache_add(c, st, NULL)) rc = kl_reg_fail(err, KL_REG_INTERNAL, "cannot load the CAs");
+    if (rc == KL_REG_OK && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->wdb, err, "ca load");
+    kl_reg_done(st);
+    return rc;
+}
+
+static void fill_ca(struct kl_reg_cert_new *n, const struct kl_reg_ca_entry *e)
+{
+    memcpy(n->ca_id, e->id, sizeof n->ca_id);
+    memcpy(n->ca_status, e->status, sizeof n->ca_status);
+    memcpy(n->mode, e->mode, sizeof n->mode);
+}
+
+kl_reg_rc kl_reg_ca_cache_match(const struct kl_reg_ca_cache *cache, void *x, const char *ca_pem,
+                                struct kl_reg_cert_new *n, struct kl_reg_err *err)
 {
     char want[KL_REG_ID_HEX] = "";
     if (ca_pem && *ca_pem) {
         X509 *given = kl_x509_from_pem(ca_pem);
-        if (!given || kl_x509_id(given, want)) {
-            X509_free(given);
+        int bad = !given || kl_x509_id(given, want);
+        X509_free(given);
+        if (bad)
             return kl_reg_fail(err, KL_REG_CERT_INVALID,
                                "caCertificatePem is not one well-formed PEM certificate");
-        }
-        X509_free(given);
     }
-    for (int i = 0; cache && i < cache->n; i++) {
+    for (int i = 0; i < cache->n; i++) {
         if (*want && strcmp(want, cache->e[i].id)) continue;
-        if (!kl_x509_signed_by(cert, cache->e[i].x509)) continue;
-        memcpy(id, cache->e[i].id, KL_REG_ID_HEX);
-        memcpy(status, cache->e[i].status, KL_REG_STATUS_MAX);
-        snprintf(mode, KL_REG_STATUS_MAX, "DEFAULT");
-        return KL_REG_OK;
+        if (kl_x509_signed_by(x, cache->e[i].x509)) {
+            fill_ca(n, &cache->e[i]);
+            return KL_REG_OK;
+        }
+        if (*want)
+            return kl_reg_fail(err, KL_REG_CERT_INVALID,
+                               "the certificate is not signed by the given CA certificate");
+    }
+    return kl_reg_fail(err, KL_REG_CERT_INVALID,
+                       "the certificate is not signed by a registered CA certificate");
+}
+
+/* Finds the registered CA that signed x in the database: by its PEM when given, else by
+ * the certificate's issuer name (candidates are checked by signature). */
+static kl_reg_rc find_ca(struct kl_registry *reg, X509 *x, const char *ca_pem,
+                         struct kl_reg_cert_new *n, struct kl_reg_err *err)
+{
+    struct kl_reg_ca_cache found = {0};
+    char want[KL_REG_ID_HEX] = "";
+    if (ca_pem && *ca_pem) {
+        X509 *given = kl_x509_from_pem(ca_pem);
+        int bad = !given || kl_x509_id(given, want);
+        X509_free(given);
+        if (bad)
+            return kl_reg_fail(err, KL_REG_CERT_INVALID,
+                               "caCertificatePem is not one well-formed PEM certificate");
     }
     sqlite3_stmt *st;
     unsigned char *issuer = NULL;
+    int ilen = 0;
     if (*want) {
         st = kl_reg_prep(reg->wdb, "SELECT id, status, pem, mode FROM ca_certs WHERE id=?", err);
         if (!st) return KL_REG_INTERNAL;
         kl_reg_bind_text(st, 1, want);
     } else {
-        int n = kl_x509_issuer_der(cert, &issuer);
-        st = n > 0 ? kl_reg_prep(reg->wdb,
-                                 "SELECT id, status, pem, mode FROM ca_certs WHERE subject=?", err)
-                   : NULL;
+        ilen = kl_x509_issuer_der(x, &issuer);
+        if (ilen <= 0) {
+            OPENSSL_free(issuer);
+            return kl_reg_fail(err, KL_REG_CERT_INVALID, "certificate has no issuer");
+        }
+        st = kl_reg_prep(reg->wdb, "SELECT id, status, pem, mode FROM ca_certs WHERE subject=?",
+                         err);
         if (!st) {
             OPENSSL_free(issuer);
-            return n > 0 ? KL_REG_INTERNAL
-                         : kl_reg_fail(err, KL_REG_CERT_INVALID, "certificate has no issuer");
+            return KL_REG_INTERNAL;
         }
-        sqlite3_bind_blob(st, 1, issuer, n, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 1, issuer, ilen, SQLITE_TRANSIENT);
     }
-    int found = 0, s = SQLITE_DONE;
+    int s;
     kl_reg_rc rc = KL_REG_OK;
-    while (!found && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        X509 *ca = kl_x509_from_pem((const char *)sqlite3_column_text(st, 2));
-        if (ca && kl_x509_signed_by(cert, ca)) {
-            found = 1;
-            kl_reg_col_copy(st, 0, id, KL_REG_ID_HEX);
-            kl_reg_col_copy(st, 1, status, KL_REG_STATUS_MAX);
-            kl_reg_col_copy(st, 3, mode, KL_REG_STATUS_MAX);
-            if (cache && cache->n < KL_REG_CA_CACHE) {
-                cache->e[cache->n].x509 = ca;
-                memcpy(cache->e[cache->n].id, id, KL_REG_ID_HEX);
-                memcpy(cache->e[cache->n].status, status, KL_REG_STATUS_MAX);
-                cache->n++;
-                ca = NULL;
-            }
-        } else if (ca && *want) {
-            rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
-                             "the certificate is not signed by the given CA certificate");
-        }
-        X509_free(ca);
-    }
-    if (!found && rc == KL_REG_OK && s != SQLITE_DONE && s != SQLITE_ROW)
-        rc = kl_reg_db_fail(reg->wdb, err, "ca lookup");
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (cache_add(&found, st, NULL)) rc = kl_reg_fail(err, KL_REG_INTERNAL, "cannot load a CA");
+    if (rc == KL_REG_OK && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->wdb, err, "ca lookup");
     kl_reg_done(st);
     OPENSSL_free(issuer);
-    if (rc) return rc;
-    if (!found)
-        return kl_reg_fail(err, KL_REG_CERT_INVALID,
-                           "the certificate is not signed by a registered CA certificate");
-    return KL_REG_OK;
+    if (rc == KL_REG_OK) {
+        if (found.n == 0)
+            rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                             "the certificate is not signed by a registered CA certificate");
+        else
+            rc = kl_reg_ca_cache_match(&found, x, NULL, n, err);
+        if (rc == KL_REG_CERT_INVALID && *want && found.n)
+            rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                             "the certificate is not signed by the given CA certificate");
+    }
+    kl_reg_ca_cache_free(&found);
+    return rc;
 }
 
-static int status_ok(const char *s)
+int kl_reg_cert_status_ok(const char *s)
 {
     return !strcmp(s, "ACTIVE") || !strcmp(s, "INACTIVE") || !strcmp(s, "REVOKED") ||
            !strcmp(s, "PENDING_ACTIVATION");
 }
 
-kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, const char *ca_pem,
-                                  const char *status, const char *want_id, const char *want_ca_id,
-                                  struct kl_reg_ca_cache *cache, struct kl_reg_cert *out,
-                                  struct kl_reg_err *err)
+kl_reg_rc kl_reg_cert_parse(const char *pem, const char *want_id, void **xout,
+                            struct kl_reg_cert_new *n, struct kl_reg_err *err)
 {
-    if (!status) status = "INACTIVE";
-    if (!status_ok(status))
-        return kl_reg_fail(err, KL_REG_INVALID,
-                           "status must be ACTIVE, INACTIVE, REVOKED or PENDING_ACTIVATION");
+    memset(n, 0, sizeof *n);
+    *xout = NULL;
     if (!pem || !*pem) return kl_reg_fail(err, KL_REG_INVALID, "certificatePem is required");
     X509 *x = kl_x509_from_pem(pem);
     if (!x)
         return kl_reg_fail(err, KL_REG_CERT_INVALID,
                            "certificatePem is not one well-formed PEM certificate");
-    char id[KL_REG_ID_HEX], ca_id[KL_REG_ID_HEX], ca_status[KL_REG_STATUS_MAX];
-    char mode[KL_REG_STATUS_MAX], gen[KL_REG_ID_HEX];
-    int64_t nb, na, now = kl_reg_now();
+    int64_t now = kl_reg_now();
     kl_reg_rc rc = KL_REG_OK;
-    char *canon = NULL;
-    if (kl_x509_id(x, id) || kl_reg_random_hex(gen, 32) || !(canon = kl_x509_to_pem(x)))
+    if (kl_x509_id(x, n->id) || !(n->pem = kl_x509_to_pem(x)))
         rc = kl_reg_fail(err, KL_REG_INTERNAL, "cannot encode the certificate");
     else if (kl_x509_is_ca(x))
         rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
                          "a CA certificate cannot be registered as a device certificate");
-    else if (kl_x509_validity(x, &nb, &na) || now < nb || now > na)
+    else if (kl_x509_validity(x, &n->not_before, &n->not_after) || now < n->not_before ||
+             now > n->not_after)
         rc = kl_reg_fail(err, KL_REG_CERT_INVALID, "the certificate is not valid now");
-    else if (want_id && strcmp(want_id, id))
+    else if (want_id && strcmp(want_id, n->id))
         rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
                          "certificateId is not the SHA-256 of the certificate");
-    else
-        rc = find_ca(reg, x, ca_pem, cache, ca_id, ca_status, mode, err);
-    if (rc == KL_REG_OK && want_ca_id && strcmp(want_ca_id, ca_id))
-        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
-                         "the certificate is not signed by the CA caCertificateId names");
-    X509_free(x);
-    if (rc == KL_REG_OK && strcmp(ca_status, "ACTIVE"))
-        rc = kl_reg_fail(err, KL_REG_CERT_STATE, "the certificate's CA %s is %s", ca_id, ca_status);
     if (rc) {
-        free(canon);
+        X509_free(x);
+        free(n->pem);
+        n->pem = NULL;
         return rc;
+    }
+    *xout = x;
+    return KL_REG_OK;
+}
+
+kl_reg_rc kl_reg_cert_insert_tx(struct kl_registry *reg, struct kl_reg_cert_new *n,
+                                const char *status, struct kl_reg_err *err)
+{
+    char *pem = n->pem;
+    n->pem = NULL;
+    char gen[KL_REG_ID_HEX];
+    if (strcmp(n->ca_status, "ACTIVE")) {
+        free(pem);
+        return kl_reg_fail(err, KL_REG_CERT_STATE, "the certificate's CA %s is %s", n->ca_id,
+                           n->ca_status);
+    }
+    if (kl_reg_random_hex(gen, 32)) {
+        free(pem);
+        return kl_reg_fail(err, KL_REG_INTERNAL, "no randomness");
     }
     sqlite3_stmt *st = kl_reg_prep(
         reg->wdb,
@@ -170,27 +232,53 @@ kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, cons
         "not_after, version, generation) VALUES(?,?,?,?,?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
         err);
     if (!st) {
-        free(canon);
+        free(pem);
         return KL_REG_INTERNAL;
     }
-    kl_reg_bind_text(st, 1, id);
-    kl_reg_bind_text(st, 2, ca_id);
-    sqlite3_bind_text(st, 3, canon, -1, free);
+    int64_t now = kl_reg_now();
+    kl_reg_bind_text(st, 1, n->id);
+    kl_reg_bind_text(st, 2, n->ca_id);
+    sqlite3_bind_text(st, 3, pem, -1, free);
     kl_reg_bind_text(st, 4, status);
-    kl_reg_bind_text(st, 5, mode);
+    kl_reg_bind_text(st, 5, n->mode[0] ? n->mode : "DEFAULT");
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, now);
-    sqlite3_bind_int64(st, 8, nb);
-    sqlite3_bind_int64(st, 9, na);
+    sqlite3_bind_int64(st, 8, n->not_before);
+    sqlite3_bind_int64(st, 9, n->not_after);
     kl_reg_bind_text(st, 10, gen);
-    rc = kl_reg_exec_stmt(reg->wdb, st, err);
+    kl_reg_rc rc = kl_reg_exec_stmt(reg->wdb, st, err);
     if (rc == KL_REG_OK && sqlite3_changes(reg->wdb) == 0)
         rc = kl_reg_fail(err, KL_REG_EXISTS, "the certificate is already registered");
+    return rc;
+}
+
+kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, const char *ca_pem,
+                                  const char *status, const char *want_id, const char *want_ca_id,
+                                  struct kl_reg_cert *out, struct kl_reg_err *err)
+{
+    if (!status) status = "INACTIVE";
+    if (!kl_reg_cert_status_ok(status))
+        return kl_reg_fail(err, KL_REG_INVALID,
+                           "status must be ACTIVE, INACTIVE, REVOKED or PENDING_ACTIVATION");
+    struct kl_reg_cert_new n;
+    void *x = NULL;
+    kl_reg_rc rc = kl_reg_cert_parse(pem, want_id, &x, &n, err);
+    if (rc) return rc;
+    rc = find_ca(reg, x, ca_pem, &n, err);
+    X509_free(x);
+    if (rc == KL_REG_OK && want_ca_id && strcmp(want_ca_id, n.ca_id))
+        rc = kl_reg_fail(err, KL_REG_CERT_INVALID,
+                         "the certificate is not signed by the CA caCertificateId names");
+    if (rc) {
+        free(n.pem);
+        return rc;
+    }
+    rc = kl_reg_cert_insert_tx(reg, &n, status, err);
     if (rc == KL_REG_OK && out) {
         memset(out, 0, sizeof *out);
-        memcpy(out->id, id, sizeof id);
-        kl_reg_cert_arn(reg, id, out->arn, sizeof out->arn);
-        memcpy(out->ca_id, ca_id, sizeof ca_id);
+        memcpy(out->id, n.id, sizeof n.id);
+        kl_reg_cert_arn(reg, n.id, out->arn, sizeof out->arn);
+        memcpy(out->ca_id, n.ca_id, sizeof n.ca_id);
         snprintf(out->status, sizeof out->status, "%s", status);
     }
     return rc;
@@ -202,7 +290,7 @@ kl_reg_rc kl_reg_cert_register(struct kl_registry *reg, const char *pem, const c
     kl_reg_rc rc = kl_reg_wbegin(reg, err);
     if (rc) return rc;
     struct kl_reg_cert c = {0};
-    rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status, NULL, NULL, NULL, &c, err);
+    rc = kl_reg_cert_register_tx(reg, pem, ca_pem, status, NULL, NULL, &c, err);
     rc = kl_reg_wend(reg, rc, err);
     if (rc == KL_REG_OK && out) rc = kl_reg_cert_get(reg, c.id, 0, out, err);
     return rc;

@@ -73,25 +73,49 @@ void kl_reg_cert_arn(const struct kl_registry *reg, const char *id, char *out, s
 void kl_reg_thing_arn(const struct kl_registry *reg, const char *name, char *out, size_t n);
 void kl_reg_policy_arn(const struct kl_registry *reg, const char *name, char *out, size_t n);
 
-/* CAs already looked up in one write transaction (the bulk import registers many
- * certificates of few CAs). Free with kl_reg_ca_cache_free. */
-#define KL_REG_CA_CACHE 8
+/* Registered CAs looked up in one write transaction (the bulk import loads them all up
+ * front and matches many certificates against them from several threads: the entries are
+ * only read then). Free with kl_reg_ca_cache_free. */
 struct kl_reg_ca_cache {
-    int n;
-    struct {
-        void *x509; /* X509 * */
+    int n, cap;
+    struct kl_reg_ca_entry {
+        void *x509; /* X509 *, extensions cached so concurrent reads do not write */
         char id[KL_REG_ID_HEX];
         char status[KL_REG_STATUS_MAX];
-    } e[KL_REG_CA_CACHE];
+        char mode[KL_REG_STATUS_MAX];
+    } * e;
 };
 void kl_reg_ca_cache_free(struct kl_reg_ca_cache *c);
+/* Loads every registered CA into c (inside a write transaction). */
+kl_reg_rc kl_reg_ca_cache_load(struct kl_registry *reg, struct kl_reg_ca_cache *c,
+                               struct kl_reg_err *err);
+
+/* A device certificate checked and matched to its CA, ready to be inserted. */
+struct kl_reg_cert_new {
+    char id[KL_REG_ID_HEX], ca_id[KL_REG_ID_HEX];
+    char ca_status[KL_REG_STATUS_MAX], mode[KL_REG_STATUS_MAX];
+    int64_t not_before, not_after;
+    char *pem; /* canonical PEM, malloc'd */
+};
+/* Checks pem without the database: exactly one certificate, not a CA, valid now, and its
+ * id equal to want_id when given. *x gets the parsed certificate (caller frees). */
+kl_reg_rc kl_reg_cert_parse(const char *pem, const char *want_id, void **x,
+                            struct kl_reg_cert_new *n, struct kl_reg_err *err);
+/* Matches x to a CA of cache (the one whose PEM is ca_pem when given) by issuer name and
+ * signature; fills n's CA fields. KL_REG_CERT_INVALID when none signed it. No database. */
+kl_reg_rc kl_reg_ca_cache_match(const struct kl_reg_ca_cache *cache, void *x, const char *ca_pem,
+                                struct kl_reg_cert_new *n, struct kl_reg_err *err);
+/* Inserts n (its CA must be ACTIVE: KL_REG_CERT_STATE; a duplicate: KL_REG_EXISTS) inside
+ * an open write transaction. Takes n->pem. */
+kl_reg_rc kl_reg_cert_insert_tx(struct kl_registry *reg, struct kl_reg_cert_new *n,
+                                const char *status, struct kl_reg_err *err);
 /* Registers a device certificate inside an open write transaction; out gets id and arn.
  * want_id / want_ca_id (may be NULL): the certificate's id and its CA's id must be these
  * (KL_REG_CERT_INVALID otherwise), checked before anything is written. */
 kl_reg_rc kl_reg_cert_register_tx(struct kl_registry *reg, const char *pem, const char *ca_pem,
                                   const char *status, const char *want_id, const char *want_ca_id,
-                                  struct kl_reg_ca_cache *cache, struct kl_reg_cert *out,
-                                  struct kl_reg_err *err);
+                                  struct kl_reg_cert *out, struct kl_reg_err *err);
+int kl_reg_cert_status_ok(const char *s);
 kl_reg_rc kl_reg_thing_create_tx(struct kl_registry *reg, const char *name, const char *type,
                                  const char *attributes, int *created, struct kl_reg_err *err);
 kl_reg_rc kl_reg_thing_attach_tx(struct kl_registry *reg, const char *thing, const char *cert_id,
