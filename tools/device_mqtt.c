@@ -261,12 +261,16 @@ static kl_status on_auth(void *ctx, uint8_t reason, const struct kl_mq_props *in
         in->auth_method.n != strlen(CHALLENGE_METHOD) ||
         memcmp(in->auth_method.p, CHALLENGE_METHOD, in->auth_method.n) ||
         !(in->has & KL_MQ_HAS(KL_MQ_P_AUTH_DATA)) || in->auth_data.n != 32) {
-        kl_dev_log(d->o, "the server's challenge is not a 32-byte nonce for %s", CHALLENGE_METHOD);
+        if (!d->quiet)
+            kl_dev_log(d->o, "the server's challenge is not a 32-byte nonce for %s",
+                       CHALLENGE_METHOD);
         return KL_E_PEER;
     }
     kl_status st = make_token(d, in->auth_data.p, 32, 1, 300);
     if (st != KL_OK) {
-        kl_dev_log(d->o, "signing the challenge answer in the chip failed: %s", kl_status_name(st));
+        if (!d->quiet)
+            kl_dev_log(d->o, "signing the challenge answer in the chip failed: %s",
+                       kl_status_name(st));
         return st;
     }
     if (d->o->verbose) kl_dev_log(d->o, "answering the challenge with a chip-signed JWS");
@@ -280,8 +284,9 @@ static kl_status on_auth(void *ctx, uint8_t reason, const struct kl_mq_props *in
 
 static kl_status fail(struct kl_dev_conn *d, const char *what, kl_status st, const char *detail)
 {
-    kl_dev_log(d->o, "%s: %s%s%s", what, kl_status_name(st), detail && *detail ? " - " : "",
-               detail ? detail : "");
+    snprintf(d->err, sizeof d->err, "%s: %s%s%s", what, kl_status_name(st),
+             detail && *detail ? " - " : "", detail ? detail : "");
+    if (!d->quiet) kl_dev_log(d->o, "%s", d->err);
     return st;
 }
 
@@ -598,4 +603,107 @@ int kl_device_sub(int argc, char **argv)
     }
     kl_dev_close(&conn);
     return rc;
+}
+
+/* ------------------------------------------------------------------ jwt ---- */
+
+static const char *const jwt_usage =
+    "usage: keylink device jwt --audience AUD [OPTIONS]\n"
+    "\n"
+    "Prints a compact JWS (JWT) made and signed in the secure element (ES256, docs/jwt.md):\n"
+    "header {\"alg\":\"ES256\",\"typ\":\"JWT\"[,\"x5c\":[...]]}, claims sub, aud, iat, exp, jti\n"
+    "[, nonce]. The same token `--auth jwt` sends as the MQTT password.\n"
+    "\n"
+    "options:\n"
+    "  --device URI          unix:PATH or mem:DIR; default $KEYLINK_SE\n"
+    "  --audience AUD        the aud claim (required)\n"
+    "  --thing NAME          the sub claim (default: none)\n"
+    "  --lifetime S          exp - iat in seconds (default 3600)\n"
+    "  --nonce HEX           add a nonce claim (base64url of these bytes, at most 64)\n"
+    "  --x5c                 add the device certificate (object --cert-id) as x5c\n"
+    "  --key-id ID           signing key pair (default 0x1004)\n"
+    "  --cert-id ID          certificate object (default 0x1002)\n"
+    "\n"
+    "Exit status: 0 printed, 1 the chip failed, 2 bad usage.\n";
+
+int kl_device_jwt(int argc, char **argv)
+{
+    struct kl_dev_opts o = {.cmd = "jwt"};
+    const char *device = NULL, *aud = NULL, *thing = NULL, *nonce_hex = NULL;
+    double life = 3600;
+    int x5c = 0;
+    uint16_t key_id = 0x1004, cert_id = 0x1002;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(jwt_usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--x5c")) {
+            x5c = 1;
+            continue;
+        }
+        if (!v) return usage_error(&o, jwt_usage, "an option is missing its value");
+        i++;
+        if (!strcmp(a, "--device"))
+            device = v;
+        else if (!strcmp(a, "--audience"))
+            aud = v;
+        else if (!strcmp(a, "--thing"))
+            thing = v;
+        else if (!strcmp(a, "--nonce"))
+            nonce_hex = v;
+        else if (!strcmp(a, "--lifetime")) {
+            if (!parse_num(v, 1, 86400 * 365, &life))
+                return usage_error(&o, jwt_usage, "--lifetime needs seconds");
+        } else if (!strcmp(a, "--key-id")) {
+            if (!parse_id(v, &key_id))
+                return usage_error(&o, jwt_usage, "--key-id needs a hex object id");
+        } else if (!strcmp(a, "--cert-id")) {
+            if (!parse_id(v, &cert_id))
+                return usage_error(&o, jwt_usage, "--cert-id needs a hex object id");
+        } else
+            return usage_error(&o, jwt_usage, "unknown option");
+    }
+    if (!aud) return usage_error(&o, jwt_usage, "--audience is required");
+    uint8_t nonce[64];
+    size_t nl = 0;
+    if (nonce_hex) {
+        size_t hl = strlen(nonce_hex);
+        if (hl == 0 || hl % 2 || hl / 2 > sizeof nonce)
+            return usage_error(&o, jwt_usage, "--nonce needs 1..64 bytes of hex");
+        for (size_t i = 0; i < hl / 2; i++) {
+            unsigned int b;
+            if (sscanf(nonce_hex + 2 * i, "%2x", &b) != 1 ||
+                !strchr("0123456789abcdefABCDEF", nonce_hex[2 * i]) ||
+                !strchr("0123456789abcdefABCDEF", nonce_hex[2 * i + 1]))
+                return usage_error(&o, jwt_usage, "--nonce needs hex");
+            nonce[nl++] = (uint8_t)b;
+        }
+    }
+    struct kl_dev_conn *d = &conn;
+    o.thing = thing;
+    o.audience = aud;
+    o.key_id = key_id;
+    d->o = &o;
+    (void)kl_se_mem_register();
+    kl_status st = kl_se_open(&d->se, device);
+    if (st != KL_OK) {
+        kl_dev_log(&o, "cannot open the secure element: %s", kl_status_name(st));
+        return 1;
+    }
+    d->se_open = 1;
+    if (x5c) {
+        st = kl_se_read_object(&d->se, cert_id, d->cert, sizeof d->cert, &d->cert_len);
+        if (st == KL_OK && !d->cert_len) st = KL_E_NOT_FOUND;
+    }
+    if (st == KL_OK) st = make_token(d, nl ? nonce : NULL, nl, x5c, (int64_t)life);
+    kl_se_close(&d->se);
+    d->se_open = 0;
+    if (st != KL_OK) {
+        kl_dev_log(&o, "making the JWT in the chip failed: %s", kl_status_name(st));
+        return 1;
+    }
+    puts(d->jwt);
+    return 0;
 }

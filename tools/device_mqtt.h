@@ -14,6 +14,7 @@
 int kl_device_pub(int argc, char **argv);
 int kl_device_sub(int argc, char **argv);
 int kl_device_run(int argc, char **argv);
+int kl_device_jwt(int argc, char **argv);
 
 enum kl_dev_auth { KL_DEV_MTLS, KL_DEV_JWT, KL_DEV_CHALLENGE };
 
@@ -45,6 +46,8 @@ struct kl_dev_conn {
     uint8_t cert[2048]; /* device certificate (x5c) */
     size_t cert_len;
     int64_t jwt_exp; /* when the JWT in use expires (jwt auth) */
+    char err[300];   /* why the last kl_dev_connect failed */
+    int quiet;       /* 1: kl_dev_connect does not print failures (run prints events) */
     const struct kl_dev_opts *o;
 };
 

@@ -3,11 +3,13 @@
  * chosen authentication, publishes telemetry on dt/<thing>/telemetry every --interval,
  * subscribes to cmd/<thing>/# and answers each command on dt/<thing>/reply, reconnects
  * with exponential backoff and jitter, renews its JWT before it expires, kicks the chip's
- * watchdog, logs what it does, and stops after --count telemetry messages, --duration
- * seconds, or SIGTERM/SIGINT. examples/device/main.c is the same program in one file.
+ * watchdog, prints one line per event on standard output, and stops after --count
+ * telemetry messages, --duration seconds, --retries refused reconnects, or SIGTERM/SIGINT.
+ * examples/device/main.c is the same program in one file.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +22,31 @@ static const char *const run_usage =
     "\n"
     "The device program: telemetry on dt/<thing>/telemetry every --interval seconds,\n"
     "commands from cmd/<thing>/# answered on dt/<thing>/reply (the reply echoes the\n"
-    "command), reconnect with backoff, JWT renewal, watchdog kicks; logs to standard error.\n"
+    "command), reconnect with backoff and jitter, JWT renewal, watchdog kicks.\n"
     "\n"
     "options: as for `keylink device pub` (--qos is used for telemetry, replies and the\n"
     "command subscription), and\n"
     "  --interval S          seconds between telemetry messages (default 5)\n"
     "  --count N             stop after N telemetry messages (default 0 = no limit)\n"
     "  --duration S          stop after S seconds (default 0 = no limit)\n"
+    "  --retries N           give up (exit 1) after N failed connects in a row\n"
+    "                        (default 0 = never)\n"
     "  --backoff-max S       longest wait between reconnects (default 60)\n"
     "\n"
-    "Stops cleanly (DISCONNECT, TLS close_notify) on SIGTERM or SIGINT. Exit status 0 after a\n"
-    "clean stop, 1 if the chip cannot be opened, 2 bad usage.\n";
+    "Standard output, one line per event (fields are key=value, payload last):\n"
+    "  connected auth=A mqtt=V endpoint=E session=0|1\n"
+    "  subscribed filter=cmd/<thing>/#\n"
+    "  telemetry seq=N topic=T payload=P\n"
+    "  command topic=T payload=P\n"
+    "  reply topic=T payload=P\n"
+    "  lost reason=R\n"
+    "  refused attempt=N reason=R\n"
+    "  retry attempt=N delay_ms=D\n"
+    "  jwt-renew exp=UNIX\n"
+    "  stopped telemetry=N replies=N reason=count|duration|signal|retries\n"
+    "\n"
+    "Exit status: 0 after a clean stop, 1 when the chip cannot be opened or --retries ran\n"
+    "out, 2 bad usage.\n";
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
@@ -39,9 +55,19 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+static void ev(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ev(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
 #define CMDQ 8
 struct run_ctx {
-    const struct kl_dev_opts *o;
     char topic[CMDQ][256];
     char body[CMDQ][1024];
     size_t body_len[CMDQ];
@@ -49,6 +75,8 @@ struct run_ctx {
     long dropped;
 };
 
+/* Commands are queued here (the callback may not call the client) and answered from the
+ * main loop. */
 static void on_command(void *ctx, const struct kl_mq_msg *m)
 {
     struct run_ctx *r = ctx;
@@ -64,8 +92,8 @@ static void on_command(void *ctx, const struct kl_mq_msg *m)
     r->n++;
 }
 
-/* JSON string body (no quotes) of b[0..n) into out; bytes >= 0x80 pass through. */
-static size_t json_escape(const char *b, size_t n, char *out, size_t cap)
+/* JSON string body (no quotes) of b[0..n) into out. */
+static void json_escape(const char *b, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 7 < cap; i++) {
@@ -80,25 +108,42 @@ static size_t json_escape(const char *b, size_t n, char *out, size_t cap)
         }
     }
     out[o] = 0;
-    return o;
+}
+
+/* The payload on one line: control characters become '.' */
+static void one_line(const char *b, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++)
+        out[o++] = (unsigned char)b[i] < 0x20 ? '.' : b[i];
+    out[o] = 0;
 }
 
 static struct kl_dev_conn conn;
-
 static double backoff_max_s = 60;
+static long retries_max;
+
 static int run_extra(struct kl_dev_opts *o, const char *a, const char *v, void *ctx)
 {
     (void)o;
     (void)ctx;
-    if (strcmp(a, "--backoff-max")) return 0;
     char *end;
     double d = strtod(v, &end);
-    if (!*v || *end || !(d >= 1) || d > 86400) return -1;
-    backoff_max_s = d;
-    return 1;
+    if (!*v || *end) return -1;
+    if (!strcmp(a, "--backoff-max")) {
+        if (!(d >= 1) || d > 86400) return -1;
+        backoff_max_s = d;
+        return 1;
+    }
+    if (!strcmp(a, "--retries")) {
+        if (!(d >= 0) || d > 1e9 || d != (long)d) return -1;
+        retries_max = (long)d;
+        return 1;
+    }
+    return 0;
 }
 
-static kl_status publish(struct kl_dev_opts *o, const char *topic, const char *payload)
+static kl_status publish(const struct kl_dev_opts *o, const char *topic, const char *payload)
 {
     struct kl_mq_msg m = {0};
     m.topic = topic;
@@ -106,11 +151,20 @@ static kl_status publish(struct kl_dev_opts *o, const char *topic, const char *p
     m.payload_len = strlen(payload);
     m.qos = o->qos;
     kl_status st = kl_mq_publish(&conn.mq, &m, NULL);
-    if (st == KL_E_BUFFER) { /* all slots waiting: let the acknowledgements in first */
+    if (st == KL_E_BUFFER) { /* every slot waits for an acknowledgement: let them in first */
         st = kl_mq_wait(&conn.mq, (uint32_t)(o->timeout_s * 1000));
         if (st == KL_OK) st = kl_mq_publish(&conn.mq, &m, NULL);
     }
     return st;
+}
+
+static void sleep_ms(uint32_t ms)
+{
+    uint64_t until = kl_dev_mono_ms() + ms;
+    while (!stop_flag && kl_dev_mono_ms() < until) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 int kl_device_run(int argc, char **argv)
@@ -120,19 +174,21 @@ int kl_device_run(int argc, char **argv)
     if (r) return r == 1 ? 0 : r;
     if (o.interval_s == 0) o.interval_s = 5;
     if (!o.thing) o.thing = o.client_id;
-    /* parse set count to 1 by default for pub/sub; run means "no limit" unless given */
-    int count_given = 0;
+    int count_given = 0; /* pub/sub default to one message; run runs until told */
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--count")) count_given = 1;
     if (!count_given) o.count = 0;
+    if (strpbrk(o.thing, "+#/")) {
+        kl_dev_log(&o, "the thing name must not contain '+', '#' or '/' (it is part of topics)");
+        return 2;
+    }
     char t_tele[300], t_reply[300], t_cmd[300];
     snprintf(t_tele, sizeof t_tele, "dt/%s/telemetry", o.thing);
     snprintf(t_reply, sizeof t_reply, "dt/%s/reply", o.thing);
     snprintf(t_cmd, sizeof t_cmd, "cmd/%s/#", o.thing);
-    if (strpbrk(o.thing, "+#/") || !kl_mq_topic_ok(t_tele, strlen(t_tele))) {
-        kl_dev_log(&o, "the thing name must not contain '+', '#' or '/' (it is part of topics)");
-        return 2;
-    }
+    const char *auth_name = o.auth == KL_DEV_MTLS  ? "mtls"
+                            : o.auth == KL_DEV_JWT ? "jwt"
+                                                   : "challenge";
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -141,71 +197,81 @@ int kl_device_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct run_ctx rc = {.o = &o};
+    static struct run_ctx rc;
     struct kl_mq_backoff bo;
-    uint32_t seed = 0;
     uint64_t start = kl_dev_mono_ms(), next_tele = start, next_kick = start;
-    long sent = 0, replies = 0, reconnects = 0;
-    int connected = 0, first = 1, exit_code = 0;
+    long sent = 0, replies = 0, failed = 0, attempts = 0;
+    int connected = 0, seeded = 0, exit_code = 0;
+    const char *why = "signal";
     uint32_t tmo = (uint32_t)(o.timeout_s * 1000);
-    kl_dev_log(&o, "starting: thing %s, endpoint %s, auth %s, MQTT %s, telemetry every %.1f s",
-               o.thing, o.endpoint,
-               o.auth == KL_DEV_MTLS  ? "mtls"
-               : o.auth == KL_DEV_JWT ? "jwt"
-                                      : "challenge",
-               o.version == KL_MQ_V5 ? "5" : "3.1.1", o.interval_s);
+    conn.quiet = 1;
     while (!stop_flag) {
         uint64_t now = kl_dev_mono_ms();
-        if (o.duration_s > 0 && now - start >= (uint64_t)(o.duration_s * 1000)) break;
-        if (o.count && sent >= o.count) break;
+        if (o.duration_s > 0 && now - start >= (uint64_t)(o.duration_s * 1000)) {
+            why = "duration";
+            break;
+        }
+        if (o.count && sent >= o.count) {
+            why = "count";
+            break;
+        }
         if (!connected) {
             int sp = 0;
+            attempts++;
             kl_status st = kl_dev_connect(&conn, &o, on_command, &rc, &sp);
-            if (first) {
-                if (!conn.se_open) return 1; /* no chip: nothing to retry */
+            if (!conn.se_open) { /* no chip: nothing to retry */
+                kl_dev_log(&o, "%s", conn.err);
+                return 1;
+            }
+            if (!seeded) { /* the chip's RANDOM spreads a fleet's reconnects */
+                uint32_t seed = 0;
                 kl_se_random(&conn.se, (uint8_t *)&seed, sizeof seed);
                 kl_mq_backoff_init(&bo, 500, (uint32_t)(backoff_max_s * 1000), seed);
-                first = 0;
+                seeded = 1;
             }
             if (st == KL_OK) {
-                uint8_t code;
+                uint8_t code = 0;
                 struct kl_mq_sub s = {.filter = t_cmd, .qos = o.qos};
                 st = kl_mq_subscribe(&conn.mq, &s, 1, NULL, tmo, &code);
                 if (st != KL_OK) {
-                    kl_dev_log(&o, "subscribing to %s failed: %s - %s", t_cmd, kl_status_name(st),
-                               kl_mq_error(&conn.mq));
+                    snprintf(conn.err, sizeof conn.err, "subscribe %.100s: %s - %.120s", t_cmd,
+                             kl_status_name(st), kl_mq_error(&conn.mq));
                     kl_dev_hangup(&conn);
+                } else {
+                    ev("connected auth=%s mqtt=%s endpoint=%s session=%d", auth_name,
+                       o.version == KL_MQ_V5 ? "5" : "3.1.1", o.endpoint, sp);
+                    ev("subscribed filter=%s", t_cmd);
                 }
             }
             if (st != KL_OK) {
-                uint32_t d = kl_mq_backoff_next(&bo);
-                kl_dev_log(&o, "not connected; next attempt in %u ms", d);
-                uint64_t until = kl_dev_mono_ms() + d;
-                while (!stop_flag && kl_dev_mono_ms() < until) {
-                    struct timespec ts = {0, 50 * 1000000L};
-                    nanosleep(&ts, NULL);
+                failed++;
+                ev("refused attempt=%ld reason=%s", attempts, conn.err);
+                if (retries_max && failed >= retries_max) {
+                    why = "retries";
+                    exit_code = 1;
+                    break;
                 }
-                reconnects++;
+                uint32_t d = kl_mq_backoff_next(&bo);
+                ev("retry attempt=%ld delay_ms=%u", attempts + 1, d);
+                sleep_ms(d);
                 continue;
             }
             kl_mq_backoff_reset(&bo);
+            failed = 0;
             connected = 1;
-            kl_dev_log(&o, "connected%s; subscribed to %s", sp ? " (session resumed)" : "", t_cmd);
         }
         kl_status st = KL_OK;
         now = kl_dev_mono_ms();
-        /* the watchdog: kicked once a second while the program runs */
-        if (now >= next_kick) {
+        if (now >= next_kick) { /* the chip's watchdog, once a second */
             kl_status ks = kl_se_kick(&conn.se);
             if (ks != KL_OK) kl_dev_log(&o, "watchdog kick failed: %s", kl_status_name(ks));
             next_kick = now + 1000;
         }
-        /* JWT renewal: reconnect with a fresh token a minute (or 10%) before exp */
-        if (o.auth == KL_DEV_JWT) {
+        if (o.auth == KL_DEV_JWT) { /* a fresh token a minute (or 10%) before exp */
             int64_t margin = (int64_t)(o.jwt_lifetime_s / 10);
             if (margin > 60) margin = 60;
             if (kl_dev_unix_s() >= conn.jwt_exp - margin) {
-                kl_dev_log(&o, "JWT expires soon: reconnecting with a new one");
+                ev("jwt-renew exp=%lld", (long long)conn.jwt_exp);
                 kl_dev_hangup(&conn);
                 connected = 0;
                 continue;
@@ -219,20 +285,22 @@ int kl_device_run(int argc, char **argv)
             st = publish(&o, t_tele, payload);
             if (st == KL_OK) {
                 sent++;
-                kl_dev_log(&o, "telemetry %ld published on %s", sent, t_tele);
+                ev("telemetry seq=%ld topic=%s payload=%s", sent, t_tele, payload);
             }
             next_tele = now + (uint64_t)(o.interval_s * 1000);
         }
         while (st == KL_OK && rc.n) {
             int k = rc.head;
-            char esc[2400], reply[2800];
+            static char esc[6200], reply[6600], line[1100];
+            one_line(rc.body[k], rc.body_len[k], line, sizeof line);
+            ev("command topic=%s payload=%s", rc.topic[k], line);
             json_escape(rc.body[k], rc.body_len[k], esc, sizeof esc);
             snprintf(reply, sizeof reply, "{\"thing\":\"%s\",\"topic\":\"%s\",\"command\":\"%s\"}",
                      o.thing, rc.topic[k], esc);
             st = publish(&o, t_reply, reply);
             if (st != KL_OK) break;
             replies++;
-            kl_dev_log(&o, "command on %s answered on %s", rc.topic[k], t_reply);
+            ev("reply topic=%s payload=%s", t_reply, reply);
             rc.head = (rc.head + 1) % CMDQ;
             rc.n--;
         }
@@ -242,20 +310,18 @@ int kl_device_run(int argc, char **argv)
             st = kl_mq_process(&conn.mq, (uint32_t)wait);
         }
         if (st != KL_OK) {
-            kl_dev_log(&o, "connection lost: %s%s%s", kl_status_name(st),
-                       *kl_mq_error(&conn.mq) ? " - " : "", kl_mq_error(&conn.mq));
+            ev("lost reason=%s%s%s", kl_status_name(st), *kl_mq_error(&conn.mq) ? " - " : "",
+               kl_mq_error(&conn.mq));
             kl_dev_hangup(&conn);
             connected = 0;
         }
     }
     if (connected) {
         kl_status st = kl_mq_wait(&conn.mq, tmo);
-        if (st != KL_OK)
-            kl_dev_log(&o, "some acknowledgements did not come: %s", kl_status_name(st));
+        if (st != KL_OK) kl_dev_log(&o, "acknowledgements missing at stop: %s", kl_status_name(st));
     }
     if (rc.dropped) kl_dev_log(&o, "%ld command(s) dropped (queue full or too long)", rc.dropped);
-    kl_dev_log(&o, "stopping: %ld telemetry, %ld replies, %ld reconnect attempt(s)%s", sent,
-               replies, reconnects, stop_flag ? " (signal)" : "");
+    ev("stopped telemetry=%ld replies=%ld reason=%s", sent, replies, why);
     kl_dev_close(&conn);
     return exit_code;
 }
