@@ -57,6 +57,7 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
 {
     struct kl_broker *b = &dp->broker;
     struct kl_ident id = {.p = p, .method = (uint8_t)method};
+    if (p) snprintf(c->cert_id, sizeof c->cert_id, "%s", p->id);
     /* the registry may change while we decide: retry with fresh data if it did */
     for (int tries = 0;; tries++) {
         if (method != KL_AUTH_DEV) {
@@ -90,6 +91,10 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
     }
     /* b->lock held */
     struct kl_session *s = kl_sess_find(b, c->client_id);
+    if (s && !s->conn && s->expire_ms && s->expire_ms <= kl_dp_now_ms()) {
+        kl_sess_destroy(b, s); /* expired, the sweep has not come by yet */
+        s = NULL;
+    }
     if (s && s->conn) {
         struct kl_conn *old = s->conn;
         old->sess = NULL;
@@ -165,8 +170,8 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
     c->announced = 1;
     static const char *const mname[] = {"none", "mtls", "challenge", "jwt", "dev"};
     kl_dp_log("client %s connected from %s (%s, MQTT %s%s%.12s)", c->client_id, c->ip,
-              mname[method], c->version == 5 ? "5" : "3.1.1", p ? ", certificate " : "",
-              p ? p->id : "");
+              mname[method], c->version == 5 ? "5" : "3.1.1", c->cert_id[0] ? ", certificate " : "",
+              c->cert_id);
     kl_event_presence(dp, c, c->client_id, 1, NULL);
     if (present) kl_resend_inflight(dp, c);
     kl_pump(dp, c);

@@ -412,7 +412,8 @@ static void tick(struct kl_worker *w, int64_t now)
             conn_free(w, c);
         }
     }
-    if (w->idx == 0) {
+    if (w->idx == 0 && now >= w->next_expire) {
+        w->next_expire = now + 1000;
         pthread_mutex_lock(&dp->broker.lock);
         kl_sess_expire(dp, now);
         pthread_mutex_unlock(&dp->broker.lock);

@@ -567,6 +567,7 @@ struct kl_conn {
     int64_t nonce_exp;
     uint32_t peer_max_packet;
     char client_id[KL_DP_CLIENT_ID_MAX + 1];
+    char cert_id[KL_REG_ID_HEX]; /* "" on the dev listener */
     char ip[48];
 };
 
@@ -581,7 +582,7 @@ struct kl_worker {
     size_t nconns;
     uint8_t *scratch;
     size_t scratch_cap;
-    int64_t next_tick;
+    int64_t next_tick, next_expire;
 };
 
 struct kl_dp {

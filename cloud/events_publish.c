@@ -52,8 +52,7 @@ void kl_event_presence(struct kl_dp *dp, struct kl_conn *c, const char *client_i
                   (json_int_t)now_ms_wall(), "eventType", connected ? "connected" : "disconnected",
                   "sessionIdentifier", sid, "ipAddress", c->ip, "versionNumber", (json_int_t)0);
     if (!o) return;
-    const struct kl_principal *p = c->sess ? c->sess->id.p : NULL;
-    if (p) json_object_set_new(o, "principalIdentifier", json_string(p->id));
+    if (c->cert_id[0]) json_object_set_new(o, "principalIdentifier", json_string(c->cert_id));
     if (!connected) {
         json_object_set_new(o, "clientInitiatedDisconnect", json_boolean(c->graceful));
         json_object_set_new(o, "disconnectReason", json_string(reason ? reason : "UNKNOWN"));
