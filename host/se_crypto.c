@@ -250,7 +250,17 @@ kl_status kl_se_cipher_finish(struct kl_se *se, uint8_t ctx, const uint8_t *tag,
     uint8_t b[17];
     b[0] = ctx;
     if (tag_len) memcpy(b + 1, tag, tag_len);
-    return kl_se_command(se, KL_CMD_CIPHER_FINISH, b, 1 + tag_len, out, cap, out_len);
+    size_t n = 0, total = 0;
+    kl_status st = kl_se_command(se, KL_CMD_CIPHER_FINISH, b, 1 + tag_len, out, cap, &n);
+    /* AEAD decryption hands its plaintext out in 2000-byte pieces (docs/protocol.md): a
+     * full piece means more follows, asked for with the context byte alone. */
+    while (st == KL_OK && n == KL_SE_CHUNK) {
+        total += n;
+        if (total > 4096) return KL_E_PROTOCOL; /* the chip holds at most 4096 */
+        st = kl_se_command(se, KL_CMD_CIPHER_FINISH, &ctx, 1, out + total, cap - total, &n);
+    }
+    if (st == KL_OK) *out_len = total + n;
+    return st;
 }
 
 kl_status kl_se_random(struct kl_se *se, uint8_t *buf, size_t len)

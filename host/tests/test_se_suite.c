@@ -313,6 +313,35 @@ static void mac_cipher_random(void)
     OK(kl_se_cipher_update(&se, ctx, ct, 16, pt, sizeof pt, &o1));
     IS(kl_se_cipher_finish(&se, ctx, ct + 16, 16, pt, sizeof pt, &o2), KL_E_BAD_TAG);
     CHECK(o2 == 0);
+    /* AEAD decryption of 2000 and 4096 bytes: the plaintext comes back in 2000-byte
+     * pieces after the tag checks (one full piece + an empty one; 2000 + 2000 + 96) */
+    static uint8_t big[4096], enc[4096 + 16], dec[4096];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 13 + 5);
+    size_t sizes[] = {2000, 4096};
+    for (size_t k = 0; k < 2; k++) {
+        size_t len = sizes[k];
+        p.dir = KL_SE_CIPHER_ENCRYPT;
+        OK(kl_se_cipher_init(&se, &p, &ctx));
+        OK(kl_se_cipher_update(&se, ctx, big, len, enc, sizeof enc, &o1));
+        OK(kl_se_cipher_finish(&se, ctx, NULL, 0, enc + o1, sizeof enc - o1, &o2));
+        CHECK(o1 + o2 == len + 16);
+        p.dir = KL_SE_CIPHER_DECRYPT;
+        OK(kl_se_cipher_init(&se, &p, &ctx));
+        OK(kl_se_cipher_update(&se, ctx, enc, len, dec, sizeof dec, &o1));
+        CHECK(o1 == 0);
+        OK(kl_se_cipher_finish(&se, ctx, enc + len, 16, dec, sizeof dec, &o2));
+        CHECK(o2 == len && !memcmp(dec, big, len));
+    }
+    /* both cipher contexts are free again (a piece left behind would hold one) */
+    uint8_t c1, c2, t1[32];
+    p.dir = KL_SE_CIPHER_ENCRYPT;
+    OK(kl_se_cipher_init(&se, &p, &c1));
+    OK(kl_se_cipher_init(&se, &p, &c2));
+    OK(kl_se_cipher_finish(&se, c1, NULL, 0, t1, sizeof t1, &o2));
+    CHECK(o2 == 16);
+    OK(kl_se_cipher_finish(&se, c2, NULL, 0, t1, sizeof t1, &o2));
+    CHECK(o2 == 16);
     OK(kl_se_delete_object(&se, 0x3010));
     OK(kl_se_delete_object(&se, 0x3011));
 

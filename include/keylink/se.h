@@ -453,8 +453,9 @@ kl_status kl_se_cipher_init(struct kl_se *se, const struct kl_se_cipher_params *
 kl_status kl_se_cipher_update(struct kl_se *se, uint8_t ctx, const uint8_t *in, size_t len,
                               uint8_t *out, size_t cap, size_t *out_len);
 /* CIPHER_FINISH: tag is the expected tag for AEAD decryption (else NULL, 0). Output:
- * encrypt: last bytes || tag (AEAD); decrypt: the rest of the plaintext.
- * KL_E_BAD_TAG (nothing released). */
+ * encrypt: last bytes || tag (AEAD); decrypt: the rest of the plaintext (AEAD: all of it,
+ * up to 4096 bytes, fetched in 2000-byte pieces). KL_E_BAD_TAG (nothing released);
+ * KL_E_BUFFER if cap is too small (the chip then still holds the rest: reset frees it). */
 kl_status kl_se_cipher_finish(struct kl_se *se, uint8_t ctx, const uint8_t *tag, size_t tag_len,
                               uint8_t *out, size_t cap, size_t *out_len);
 
