@@ -433,7 +433,9 @@ kl_status kl_se_mac_finish(struct kl_se *se, uint8_t ctx, uint8_t *tag, size_t c
 kl_status kl_se_mac_finish_verify(struct kl_se *se, uint8_t ctx, const uint8_t *expected,
                                   size_t len);
 
-/* CIPHER_INIT parameters (docs/protocol.md). iv/aad may be NULL when their length is 0. */
+/* CIPHER_INIT parameters (docs/protocol.md). iv/aad may be NULL when their length is 0.
+ * The chip wants tag_len and aad_len 0 except for GCM/CCM, total_len 0 except for CCM
+ * (KL_E_BAD_PARAM otherwise). */
 struct kl_se_cipher_params {
     uint16_t key_id;
     uint8_t alg;     /* KL_SE_ALG_AES_ECB/CBC/CCM/GCM */
