@@ -277,7 +277,7 @@ static const struct op ops[] = {
 #define EXIT_CONNECT 255
 
 struct opts {
-    const char *endpoint, *token_file, *output;
+    const char *endpoint, *token_file, *output, *query;
     long max_items, page_size;
     const char *starting_token;
     int no_paginate;
@@ -294,6 +294,8 @@ static void usage(FILE *f)
                "                       http://127.0.0.1:8443)\n"
                "  --token-file PATH    file holding the admin token (default $KEYLINK_TOKEN)\n"
                "  --output FORMAT      json (default), text or table\n"
+               "  --query EXPR         print only part of the answer: names, [N], [*]\n"
+               "                       (a JMESPath subset), e.g. things[*].thingName\n"
                "  --max-items N, --starting-token T, --page-size N, --no-paginate\n"
                "                       pagination of list-* subcommands\n\n"
                "Arguments taking text accept file://PATH to read it from a file.\n\n"
@@ -476,10 +478,15 @@ static void text_out(const char *name, json_t *v, FILE *f)
         int scalars = 1;
         json_array_foreach(v, i, e) if (!is_scalar(e)) scalars = 0;
         if (scalars) {
-            fputs(up, f);
+            int first = 1;
+            if (up[0]) {
+                fputs(up, f);
+                first = 0;
+            }
             json_array_foreach(v, i, e)
             {
-                fputc('\t', f);
+                if (!first) fputc('\t', f);
+                first = 0;
                 scalar_text(e, f);
             }
             fputc('\n', f);
@@ -642,6 +649,71 @@ static char *token_from_file(const char *path)
     return n ? strdup(buf) : NULL;
 }
 
+/* --query: the JMESPath subset scripts use most: dotted names, [N] (negative counts from
+ * the end) and [*] projections, e.g. `certificateDescription.status`, `things[*].thingName`,
+ * `things[0]`. Returns a new reference (JSON null when nothing matches), or NULL with
+ * *bad set when the expression is outside the subset. */
+static json_t *query_eval(json_t *v, const char *q, int *bad)
+{
+    if (!v) return json_null();
+    while (*q == '.')
+        q++;
+    if (!*q) return json_incref(v);
+    if (*q == '[') {
+        const char *end = strchr(q, ']');
+        if (!end) {
+            *bad = 1;
+            return NULL;
+        }
+        if (end == q + 2 && q[1] == '*') {
+            if (!json_is_array(v)) return json_null();
+            json_t *out = json_array();
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e)
+            {
+                json_t *r = query_eval(e, end + 1, bad);
+                if (!r) {
+                    json_decref(out);
+                    return NULL;
+                }
+                if (json_is_null(r))
+                    json_decref(r);
+                else
+                    json_array_append_new(out, r);
+            }
+            return out;
+        }
+        char *num_end;
+        long idx = strtol(q + 1, &num_end, 10);
+        if (num_end != end || end == q + 1) {
+            *bad = 1;
+            return NULL;
+        }
+        if (!json_is_array(v)) return json_null();
+        long n = (long)json_array_size(v);
+        if (idx < 0) idx += n;
+        if (idx < 0 || idx >= n) return json_null();
+        return query_eval(json_array_get(v, (size_t)idx), end + 1, bad);
+    }
+    size_t l = strcspn(q, ".[");
+    if (l == 0 || l > 128) {
+        *bad = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < l; i++)
+        if (!(q[i] == '_' || (q[i] >= 'a' && q[i] <= 'z') || (q[i] >= 'A' && q[i] <= 'Z') ||
+              (q[i] >= '0' && q[i] <= '9'))) {
+            *bad = 1;
+            return NULL;
+        }
+    char key[129];
+    memcpy(key, q, l);
+    key[l] = 0;
+    if (!json_is_object(v)) return json_null();
+    return query_eval(json_object_get(v, key), q + l, bad);
+}
+
 int kl_cli_iot(int argc, char **argv);
 int kl_cli_iot(int argc, char **argv)
 {
@@ -697,6 +769,8 @@ int kl_cli_iot(int argc, char **argv)
             o.token_file = v;
         else if (!strcmp(f, "output"))
             o.output = v;
+        else if (!strcmp(f, "query"))
+            o.query = v;
         else if (!strcmp(f, "starting-token"))
             o.starting_token = v;
         else if (!strcmp(f, "max-items") || !strcmp(f, "page-size")) {
@@ -938,14 +1012,34 @@ int kl_cli_iot(int argc, char **argv)
     free(raw);
     if (!rc && result) {
         iso_times(result);
-        if (json_object_size(result) == 0) {
+        if (o.query) {
+            int bad = 0;
+            json_t *sel = query_eval(result, o.query, &bad);
+            if (!sel) {
+                fprintf(stderr,
+                        "keylink iot: error: --query: unsupported expression '%s' (names, "
+                        "[N] and [*] only)\n",
+                        o.query);
+                rc = EXIT_USAGE;
+            }
+            json_decref(result);
+            result = sel;
+        }
+        if (rc || !result) {
+            /* nothing to print */
+        } else if (!o.query && json_object_size(result) == 0) {
             /* the AWS CLI prints nothing for an empty answer */
         } else if (!strcmp(fmt, "json")) {
-            char *s = json_dumps(result, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+            char *s = json_dumps(result, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
             if (s) printf("%s\n", s);
             free(s);
         } else if (!strcmp(fmt, "text")) {
-            text_out(NULL, result, stdout);
+            if (is_scalar(result)) {
+                scalar_text(result, stdout);
+                fputc('\n', stdout);
+            } else {
+                text_out(NULL, result, stdout);
+            }
         } else {
             table_out(op->name, result, stdout);
         }

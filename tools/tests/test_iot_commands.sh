@@ -188,6 +188,12 @@ iot describe-thing --thing-name pg-1 --output text | grep -qP "^pg-1\tarn:aws:io
 iot describe-thing --thing-name pg-1 --output table | grep -q "| thingName .*| pg-1 " && ok "--output table" || bad "table"
 iot describe-thing --thing-name pg-1 --output yaml >/dev/null 2>&1; [ $? -eq 252 ] && ok "--output yaml refused" || bad "yaml"
 "$KL" iot --help | grep -q "list-certificates-by-ca" && ok "keylink iot --help lists subcommands" || bad "help"
+[ "$(iot get-registration-code --query registrationCode --output text)" = "$code" ] && ok "--query NAME --output text" || bad "query text"
+[ "$(iot list-things --query 'things[*].thingName' --output text)" = "$(printf 'dev9\tpg-1\tpg-2\tpg-3\tpg-4\tpg-5')" ] \
+  && ok "--query 'things[*].thingName'" || bad "query projection: $(iot list-things --query 'things[*].thingName' --output text)"
+[ "$(iot list-things --query 'things[-1].version')" = 1 ] && ok "--query with a negative index (JSON)" || bad "query index"
+[ "$(iot describe-thing --thing-name pg-1 --query nothing.here)" = null ] && ok "--query with no match prints null" || bad "query null"
+iot list-things --query 'things[?x]' >/dev/null 2>&1; [ $? -eq 252 ] && ok "unsupported --query -> 252" || bad "bad query"
 
 # --- the API's guards ---------------------------------------------------------------------
 TOKEN=$KEYLINK_TOKEN
