@@ -150,7 +150,14 @@ static void on_accept(int lfd, struct conn *c, const struct kl_daemon_opts *o,
                       unsigned long *next_id)
 {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* the pending connection stays readable: do not spin on it */
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        return;
+    }
     if (c->fd >= 0) {
         /* the bus has one master: tell the newcomer and hang up */
         send_status(fd, KL_E_BUSY);
