@@ -13,7 +13,7 @@
  *   COMMON: --port P --ca FILE --cert FILE --key FILE [--id PREFIX] [--verify 0|1]
  *
  * Results are one line of key=value pairs on standard output. Traffic goes to 127.0.0.1 only.
- * Every loop is bounded by the --seconds/--hold limit (and a 60 s cap on the ramp up).
+ * Every loop is bounded by the --seconds/--hold limit (and a 120 s cap on the ramp up).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,7 +36,7 @@
 #define IN_CAP 16384
 #define MAX_PAYLOAD 65536
 #define QOS1_INFLIGHT 10 /* per publisher: below both brokers' receive limits */
-#define RAMP_CAP_NS (60ll * 1000000000ll)
+#define RAMP_CAP_NS (120ll * 1000000000ll)
 
 enum { ST_TCP, ST_TLS, ST_CONNACK, ST_SUBACK, ST_READY, ST_DEAD };
 enum { R_HS, R_IDLE, R_PUB, R_SUB };

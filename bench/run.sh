@@ -5,8 +5,8 @@
 # usage: bench/run.sh [BUILD_BIN_DIR]        (default build/bin; `make bench` builds it)
 # Environment (defaults in brackets): BENCH_RUNS [3], BENCH_HS_SECONDS [6],
 # BENCH_PUB_SECONDS [3], BENCH_IDLE_LEVELS ["1000 5000 15000"], BENCH_PROV_N [20],
-# BENCH_PROFILE [0: 1 = also perf-profile keylinkd's handshakes into bench/results/profile.txt].
-# BENCH_OUT [bench/results].
+# BENCH_PROFILE [1: perf-profile both brokers during handshakes into results/profile.txt; 0 = skip].
+# BENCH_OUT [bench/results], BENCH_ONLY [all: or some of "speed hs idle fanin prov chip size"].
 # Every process it starts is stopped on exit; all traffic is on 127.0.0.1.
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +19,8 @@ PUB_SECS=${BENCH_PUB_SECONDS:-3}
 LEVELS=${BENCH_IDLE_LEVELS:-"1000 5000 15000"}
 PROV_N=${BENCH_PROV_N:-20}
 PY=/usr/bin/python3
+ONLY=${BENCH_ONLY:-"speed hs idle fanin prov chip size"}
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 for p in keylinkd keylink kl-loadgen kl-bench-chip init_tls_iot make_ca_cert keylink-se; do
   [ -x "$BIN/$p" ] || { echo "bench: missing $BIN/$p (build first: make bench)"; exit 1; }
 done
@@ -130,7 +132,7 @@ LGARGS=(--ca "$T/kd/server-root-ca.pem" --cert "$T/dev.pem" --key "$T/dev.key")
 log "keylinkd (pid $KDPID, port $KD_PORT) and mosquitto (pid $MQPID, port $MQ_PORT) are up"
 
 # ---- physical limit: openssl speed, one core -------------------------------------------
-for r in $(seq "$RUNS"); do
+want speed && for r in $(seq "$RUNS"); do
   openssl speed -seconds 1 -mr ecdsap256 ecdhp256 2>/dev/null >"$T/speed.$r"
   # +F4:k:bits:sign/s:verify/s   +F5:k:bits:ecdh/s:...
   rec speed openssl sign_per_s "$r" "$(awk -F: '/^\+F4:/ {print $4}' "$T/speed.$r")"
@@ -161,17 +163,29 @@ hs_round() { # broker run
   log "handshakes $b run $r: $rate/s, $cpums ms CPU each, $e errors"
 }
 wait_lg() { local j; for j in $(jobs -p); do case " $PIDS " in *" $j "*) ;; *) wait "$j" 2>/dev/null ;; esac; done; }
-for r in $(seq "$RUNS"); do
+want hs && for r in $(seq "$RUNS"); do
   hs_round keylinkd "$r"; hs_round mosquitto "$r"
 done
 
-if [ "${BENCH_PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
-  log "profiling keylinkd's handshakes (perf, dwarf call graphs)"
-  timeout 30 "${LG[@]}" hs --port "$KD_PORT" "${LGARGS[@]}" --conns 16 --seconds 8 --id prof >/dev/null 2>&1 &
-  sleep 1
-  timeout 20 perf record -q -F 499 --call-graph dwarf,16384 -p "$KDPID" -o "$T/kd.perf" -- sleep 6 >/dev/null 2>&1
-  wait_lg
-  perf report -i "$T/kd.perf" --children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | grep -v '\[k\]' | head -60 >"$OUT/profile.txt"
+if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null; then
+  # where each broker's handshake CPU goes: inclusive shares of the OpenSSL entry points
+  : >"$OUT/profile.txt"
+  for b in keylinkd mosquitto; do
+    log "profiling $b's handshakes (perf, dwarf call graphs)"
+    timeout 30 "${LG[@]}" hs --port "$(bport "$b")" "${LGARGS[@]}" --conns 16 --seconds 9 --id prof >/dev/null 2>&1 &
+    sleep 1
+    timeout 20 perf record -q -F 999 --call-graph dwarf,16384 -p "$(bpid "$b")" -o "$T/$b.perf" -- sleep 6 >/dev/null 2>&1
+    wait_lg
+    perf report -i "$T/$b.perf" --children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' >"$T/$b.prof"
+    perf report -i "$T/$b.perf" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' >"$T/$b.dso"
+    {
+      echo "== $b: inclusive share of samples (perf record -F 999 --call-graph dwarf, 6 s of handshakes)"
+      awk '{print $1, $4}' "$T/$b.prof" | grep -E ' (ASN1_item_d2i_ex|OSSL_DECODER_CTX_new_for_pkey|EC_POINT_mul|EVP_PKEY_generate|EVP_PKEY_derive|EVP_PKEY_derive_set_peer_ex|EVP_DigestSignFinal|EVP_DigestVerifyFinal|X509_verify_cert|EC_GROUP_new_by_curve_name_ex|SSL_free|SSL_new|SSL_do_handshake|SSL_accept|SSL_read|SSL_write|kl_auth_certificate|kl_tls_verify_cb|kl_handle_connect|kl_event_presence|conn_free|accept_all|malloc|_int_malloc|_int_free|cfree@GLIBC_2.2.5|__GI___libc_write|epoll_wait|accept4|__close)$' | awk '!seen[$2]++ {printf "%8s  %s\n", $1, $2}'
+      echo "-- by library (self):"
+      awk '{printf "%8s  %s\n", $1, $2}' "$T/$b.dso" | head -8
+      echo
+    } >>"$OUT/profile.txt"
+  done
 fi
 
 # ---- idle connections and memory ------------------------------------------------------------
@@ -190,7 +204,7 @@ idle_round() { # broker run
       need=$((need - chunk))
     done
     for j in $(seq "$first" "$k"); do # the generators of this level ramp up side by side
-      for _ in $(seq 900); do grep -q '^up=' "$T/idle.$j" && break; sleep 0.1; done
+      for _ in $(seq 1500); do grep -q '^up=' "$T/idle.$j" && break; sleep 0.1; done
     done
     sleep 1
     up=0; for f in "$T"/idle.[0-9]*; do case $f in *.err) ;; *) up=$((up + $(sed -n 's/^up=\([0-9]*\).*/\1/p' "$f"))) ;; esac; done
@@ -204,13 +218,13 @@ idle_round() { # broker run
   IDLE_PIDS=""; rm -f "$T"/idle.[0-9]*
 }
 IDLE_PIDS=""
-for r in $(seq "$RUNS"); do
+want idle && for r in $(seq "$RUNS"); do
   idle_round keylinkd "$r"; idle_round mosquitto "$r"
 done
 restart keylinkd; restart mosquitto
 
 # ---- QoS 0 / QoS 1 fan-in: 8 publishers -> 1 subscriber (bench/#), 64 messages in flight -----
-for r in $(seq "$RUNS"); do
+want fanin && for r in $(seq "$RUNS"); do
   for q in 0 1; do for s in 64 1024; do for b in keylinkd mosquitto; do
     line=$(timeout $((PUB_SECS + 70)) "${LG[@]}" pub --port "$(bport "$b")" "${LGARGS[@]}" --pubs 8 --qos "$q" --size "$s" --seconds "$PUB_SECS" --window 64 --id "pub$b$r" 2>"$T/pub.err")
     rate=$(echo "$line" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p')
@@ -227,7 +241,7 @@ stop_pid "$MQPID"; MQPID=""
 export KEYLINK_CA_PASSPHRASE="bench-passphrase-$$"
 "$BIN/make_ca_cert" --out-dir "$T/pca" >/dev/null </dev/null || { echo "bench: make_ca_cert failed"; exit 1; }
 PCA=$T/pca/cert_CA.pem; PCK=$T/pca/privkey_server_ECDSA_secp256r1_secp256r1.pem
-for r in $(seq "$RUNS"); do
+want prov && for r in $(seq "$RUNS"); do
   rm -rf "$T/prov"; mkdir -p "$T/prov"
   { echo "thing,device"; for i in $(seq "$PROV_N"); do echo "DEV-$i,mem:$T/prov/chip$i"; done; } >"$T/prov/m.csv"
   t0=$(date +%s.%N)
@@ -254,7 +268,7 @@ log "provisioning done"
 "$BIN/keylink-se" --state "$T/se-state" --socket "$T/se.sock" >"$T/se.log" 2>&1 &
 SEPID=$!; PIDS="$PIDS $SEPID"
 for _ in $(seq 50); do [ -S "$T/se.sock" ] && break; sleep 0.1; done
-for r in $(seq "$RUNS"); do
+want chip && for r in $(seq "$RUNS"); do
   for tr in mem unix; do
     if [ $tr = mem ]; then uri="mem:$T/chip-mem"; else uri="unix:$T/se.sock"; fi
     timeout 60 "$BIN/kl-bench-chip" "$uri" 0.3 >"$T/chip.out" 2>"$T/chip.err" || { echo "bench: kl-bench-chip $tr: $(cat "$T/chip.err")"; }
@@ -269,7 +283,9 @@ stop_pid "$SEPID"
 log "chip overhead done"
 
 # ---- device footprint (scripts/device-size.sh by the device-mqtt helper) -----------------
-if [ -x "$SRC/scripts/device-size.sh" ]; then
+if ! want size; then
+  echo "(not measured in this run)" >"$T/device-size.txt"
+elif [ -x "$SRC/scripts/device-size.sh" ]; then
   (cd "$SRC" && timeout 300 scripts/device-size.sh) >"$T/device-size.txt" 2>&1 || echo "(device-size.sh failed)" >>"$T/device-size.txt"
 else
   echo "scripts/device-size.sh is not in this tree yet" >"$T/device-size.txt"
