@@ -37,7 +37,7 @@ else
   BOLD='' CMD='' DIM='' GREEN='' RED='' OFF=''
 fi
 STEP=0 TITLE="" CHECKS=0
-DONE=()
+DONE=() FEEDS=()
 step() { # step TITLE APP-NOTE-SECTION
   [ "$STEP" -gt 0 ] && DONE+=("$(printf '%2d. %s' "$STEP" "$TITLE")")
   STEP=$((STEP + 1)) TITLE=$1
@@ -59,6 +59,7 @@ show() { printf '%s$ %s%s\n' "$CMD" "$*" "$OFF"; }
 indent() { sed 's/^/    /'; }
 ok() { CHECKS=$((CHECKS + 1)); printf '  %sok%s: %s\n' "$GREEN" "$OFF" "$*"; }
 die() {
+  feeds 2>/dev/null # what the processes said last
   printf '\n%sdemo: FAILED at step %d (%s): %s%s\n' "$RED" "$STEP" "$TITLE" "$*" "$OFF" >&2
   printf 'steps done before it:\n' >&2
   [ ${#DONE[@]} -gt 0 ] && printf '  %s\n' "${DONE[@]}" >&2
@@ -133,7 +134,7 @@ news() {
   [ "$n" -gt "${SEEN[$1]:-0}" ] && sed -n "$((${SEEN[$1]:-0} + 1)),${n}p" "$1" | sed "s/^/  $2 | /"
   SEEN[$1]=$n
 }
-FEEDS=() # "LOG PREFIX" pairs shown while waiting
+# FEEDS: "LOG PREFIX" pairs whose new lines are shown while waiting
 feeds() { local f; for f in "${FEEDS[@]}"; do news ${f}; done; }
 # await SECONDS LOG REGEX [PID]: wait until LOG has a line matching REGEX, showing the
 # feeds; gives up early when PID (the process writing LOG) has exited
@@ -304,7 +305,7 @@ if ! keylink device run --help >/dev/null 2>&1; then
   die "'keylink device run' is not in this build yet (the device-mqtt part: tools/device_run.c). The device cannot connect over MQTT, so telemetry, commands and revocation are not shown."
 fi
 spawn "keylink device run" device.log 300 keylink device run --endpoint "localhost:$DP_PORT" \
-  --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 --interval 1 --backoff-max 1 --verbose
+  --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 --interval 1 --retries 2 --backoff-max 1 --verbose
 DEV_PID=$LAST_PID
 FEEDS=("device.log device" "keylinkd.log keylinkd" "operator.log operator")
 await "$WAIT" keylinkd.log "client EXAMPLE_DEVICE connected from [^ ]* \(challenge" "$DEV_PID" ||
@@ -312,7 +313,7 @@ await "$WAIT" keylinkd.log "client EXAMPLE_DEVICE connected from [^ ]* \(challen
 await "$WAIT" device.log "TLS .* to localhost:$DP_PORT" "$DEV_PID" || die "no TLS through the chip"
 ok "TLS 1.2 through the chip: keylinkd's certificate checked in the chip against 0x1003 (its server-root-ca.pem), ECDHE and the session keys in the chip"
 ok "keylinkd sent a nonce; the chip signed the ES256 JWS over it with key 0x1004 (x5c = csr_cert.pem); keylinkd checked certificate, signature and nonce and let EXAMPLE_DEVICE in"
-await "$WAIT" device.log "connected.*subscribed to cmd/EXAMPLE_DEVICE/#" "$DEV_PID" ||
+await "$WAIT" device.log "^subscribed filter=cmd/EXAMPLE_DEVICE/#" "$DEV_PID" ||
   die "the device did not subscribe to its commands"
 ok "the device subscribed to cmd/EXAMPLE_DEVICE/#"
 
@@ -333,8 +334,10 @@ ok "telemetry from EXAMPLE_DEVICE reaches the operator through keylinkd, once a 
 step "the operator sends a command; the device answers" "AN-7648 \"Running the Device\""
 NONCE=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 run mosquitto_pub "${MQ[@]}" -i operator-cmd -q 1 -t cmd/EXAMPLE_DEVICE/blink -m "{\"id\":\"$NONCE\",\"times\":3}"
-await "$WAIT" device.log "command on cmd/EXAMPLE_DEVICE/blink answered on dt/EXAMPLE_DEVICE/reply" "$DEV_PID" ||
-  die "the device never received or answered the command"
+await "$WAIT" device.log "^command topic=cmd/EXAMPLE_DEVICE/blink payload=.*$NONCE" "$DEV_PID" ||
+  die "the device never received the command"
+await "$WAIT" device.log "^reply topic=dt/EXAMPLE_DEVICE/reply payload=.*$NONCE" "$DEV_PID" ||
+  die "the device did not answer the command"
 ok "the device received cmd/EXAMPLE_DEVICE/blink and answered on dt/EXAMPLE_DEVICE/reply"
 await "$WAIT" operator.log "^dt/EXAMPLE_DEVICE/reply .*$NONCE" "$SUB_PID" || die "the operator never saw the device's answer"
 ok "the device's answer (it echoes the command, id $NONCE) reached the operator"
@@ -345,7 +348,7 @@ run keylink iot update-certificate --certificate-id "$CERT_ID" --new-status REVO
 await "$WAIT" keylinkd.log "disconnecting [0-9]+ connection\(s\) of certificate ${CERT_ID:0:16}" ||
   die "keylinkd did not drop the live connection of the revoked certificate"
 await "$WAIT" keylinkd.log "client EXAMPLE_DEVICE disconnected" || die "EXAMPLE_DEVICE is still connected"
-await "$WAIT" device.log "connection lost" "$DEV_PID" || die "the device did not notice that it was dropped"
+await "$WAIT" device.log "^lost reason=" "$DEV_PID" || die "the device did not notice that it was dropped"
 ok "the live connection of EXAMPLE_DEVICE was dropped at once, and the device noticed"
 run keylink iot list-certificates
 printf '%s\n' "$OUT" | tr -d '\n ' | grep -q "\"certificateId\":\"$CERT_ID\",\"status\":\"REVOKED\"" ||
@@ -357,13 +360,16 @@ step "the revoked device is shut out" "beyond AN-7648: a revoked certificate can
 await "$WAIT" keylinkd.log "refused client EXAMPLE_DEVICE .*certificate_revoked|refused .* at TLS: certificate_revoked" "$DEV_PID" ||
   die "keylinkd did not refuse the device's reconnect"
 ok "the device's own reconnect was refused: certificate_revoked"
-show "kill $DEV_PID   # stop keylink device run (SIGTERM: clean stop)"
-kill -TERM "$DEV_PID" 2>/dev/null
+# --retries 2: the device gives up by itself after two refused connects in a row
+for _ in $(seq $((WAIT * 10))); do alive "$DEV_PID" || break; feeds; sleep 0.1; done
+alive "$DEV_PID" && die "keylink device run still runs after its reconnects were refused"
 wait "$DEV_PID"
 DEV_RC=$?
 forget "$DEV_PID"
 feeds
-[ "$DEV_RC" -eq 0 ] || die "keylink device run exited $DEV_RC on SIGTERM"
+[ "$DEV_RC" -ne 0 ] || die "keylink device run exited 0 although it was shut out"
+grep -q "^stopped .*reason=retries" device.log || die "keylink device run did not say why it stopped"
+ok "keylink device run gave up after $(grep -c '^refused attempt=' device.log) refused reconnects (exit $DEV_RC)"
 refused keylink device pub --endpoint "localhost:$DP_PORT" --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 \
   --topic dt/EXAMPLE_DEVICE/telemetry --message '{"after":"revocation"}'
 feeds
