@@ -2,8 +2,9 @@
  * keylink status codes, shared by the chip model (se/) and the device library (host/).
  *
  * Values 0x00..0x7F are answered by the chip in the status byte of a response frame
- * (docs/protocol.md). Values 0x80..0xFF are raised on the host side only (transport,
- * framing, caller buffers) and never travel on the wire. docs/status.md explains each one.
+ * (docs/protocol.md). Values 0x80..0xFF are raised on the host side (transport, framing,
+ * caller buffers); the one exception on the wire is KL_E_BUSY, which the keylink-se
+ * daemon answers to a second host before closing it. docs/status.md explains each one.
  */
 #ifndef KEYLINK_STATUS_H
 #define KEYLINK_STATUS_H
