@@ -97,7 +97,7 @@ idle = {}
 for b in B:
     idle[b] = {"rss_base_kib": med("idle", b, "rss_base_kib"), "levels": {}}
     for lv in levels:
-        idle[b]["levels"][str(lv)] = {"held": med("idle", b, f"held_{lv}"),
+        idle[b]["levels"][str(lv)] = {"runs": nruns("idle", b, f"held_{lv}"), "held": med("idle", b, f"held_{lv}"),
                                       "rss_kib": med("idle", b, f"rss_kib_{lv}"),
                                       "kib_per_connection": med("idle", b, f"kib_per_conn_{lv}")}
     top = idle[b]["levels"].get(str(levels[-1])) if levels else None
@@ -140,7 +140,7 @@ w(f"**Machine:** {cores} cores, {machine.get('model')} ({machine.get('mhz')} MHz
   f"{machine.get('mem_mb')} MB RAM, Linux {machine.get('kernel')}, {machine.get('openssl')}, "
   f"mosquitto {machine.get('mosquitto')}. Load average at start {machine.get('load_start')}, "
   f"at end {machine.get('load_end')} (the machine is shared; other work adds noise).")
-w(f"**Every figure is the median of {runs} runs.** Brokers and generator run on the same "
+w(f"**Every figure is the median of {runs} runs** (a table's `runs` column says when fewer were done in the time budget). Brokers and generator run on the same "
   f"{cores} cores over 127.0.0.1; the generator is `bench/loadgen.c` (OpenSSL client, epoll, "
   "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 on P-256, client certificate, no resumption, "
   "MQTT 3.1.1). mosquitto has the same server certificate and key as keylinkd, "
@@ -197,15 +197,15 @@ w("Connections opened (full handshake + CONNECT, keep-alive 1000 s) and held by 
   "generator process; the broker's resident set (VmRSS) minus its own idle baseline, divided by "
   "the connections held. Kernel socket buffers are not in it (same for both).")
 w("")
-w("| broker | connections held | RSS | KiB per connection |" )
-w("|---|---|---|---|")
+w("| broker | connections held | RSS | KiB per connection | runs |")
+w("|---|---|---|---|---|")
 for b in B:
-    w(f"| {b} (idle baseline) | 0 | {f((idle[b]['rss_base_kib'] or 0) / 1024, 1)} MiB | |")
+    w(f"| {b} (idle baseline) | 0 | {f((idle[b]['rss_base_kib'] or 0) / 1024, 1)} MiB | | {nruns('idle', b, 'rss_base_kib')} |")
     for lv in levels:
         d = idle[b]["levels"][str(lv)]
-        w(f"| {b} | {f(d['held'], 0)} of {lv:,} | {f((d['rss_kib'] or 0) / 1024, 1)} MiB | {f(d['kib_per_connection'], 2)} |")
+        w(f"| {b} | {f(d['held'], 0)} of {lv:,} | {f((d['rss_kib'] or 0) / 1024, 1)} MiB | {f(d['kib_per_connection'], 2)} | {nruns('idle', b, f'held_{lv}')} |")
 for lv in levels:
-    w(f"| **keylinkd / mosquitto at {lv:,}** | | | **{ratio(idle['keylinkd']['levels'][str(lv)]['kib_per_connection'], idle['mosquitto']['levels'][str(lv)]['kib_per_connection'])}** |")
+    w(f"| **keylinkd / mosquitto at {lv:,}** | | | **{ratio(idle['keylinkd']['levels'][str(lv)]['kib_per_connection'], idle['mosquitto']['levels'][str(lv)]['kib_per_connection'])}** | |")
 w("")
 for b in B:
     if idle[b].get("gib_for_1m_connections"):

@@ -6,6 +6,7 @@
 # Environment (defaults in brackets): BENCH_RUNS [3], BENCH_HS_SECONDS [6],
 # BENCH_PUB_SECONDS [3], BENCH_IDLE_LEVELS ["1000 5000 15000"], BENCH_PROV_N [20],
 # BENCH_PROFILE [1: perf-profile both brokers during handshakes into results/profile.txt; 0 = skip].
+# BENCH_BUDGET [660 s: idle runs after the first start only if they fit],
 # BENCH_OUT [bench/results], BENCH_ONLY [all: or some of "speed hs idle fanin prov chip size"].
 # Every process it starts is stopped on exit; all traffic is on 127.0.0.1.
 set -u
@@ -18,6 +19,8 @@ HS_SECS=${BENCH_HS_SECONDS:-6}
 PUB_SECS=${BENCH_PUB_SECONDS:-3}
 LEVELS=${BENCH_IDLE_LEVELS:-"1000 5000 15000"}
 PROV_N=${BENCH_PROV_N:-20}
+BUDGET=${BENCH_BUDGET:-660}
+IDLE_RUN_S=0
 PY=/usr/bin/python3
 ONLY=${BENCH_ONLY:-"speed hs idle fanin prov chip size"}
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -188,41 +191,6 @@ if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null; then
   done
 fi
 
-# ---- idle connections and memory ------------------------------------------------------------
-idle_round() { # broker run
-  local b=$1 r=$2 pid port base prev=0 lvl k up need chunk
-  restart "$b"; pid=$(bpid "$b"); port=$(bport "$b"); sleep 0.5
-  base=$(rss "$pid"); rec idle "$b" rss_base_kib "$r" "$base"
-  k=0
-  for lvl in $LEVELS; do
-    need=$((lvl - prev))
-    local first=$((k + 1)) j
-    while [ "$need" -gt 0 ]; do   # at most 5,000 connections per generator process
-      chunk=$((need > 5000 ? 5000 : need)); k=$((k + 1))
-      "${LG[@]}" idle --port "$port" "${LGARGS[@]}" --conns "$chunk" --hold 600 --id "idle$k" >"$T/idle.$k" 2>"$T/idle.$k.err" &
-      IDLE_PIDS="$IDLE_PIDS $!"
-      need=$((need - chunk))
-    done
-    for j in $(seq "$first" "$k"); do # the generators of this level ramp up side by side
-      for _ in $(seq 1500); do grep -q '^up=' "$T/idle.$j" && break; sleep 0.1; done
-    done
-    sleep 1
-    up=0; for f in "$T"/idle.[0-9]*; do case $f in *.err) ;; *) up=$((up + $(sed -n 's/^up=\([0-9]*\).*/\1/p' "$f"))) ;; esac; done
-    local now; now=$(rss "$pid")
-    rec idle "$b" "held_$lvl" "$r" "$up"; rec idle "$b" "rss_kib_$lvl" "$r" "$now"
-    rec idle "$b" "kib_per_conn_$lvl" "$r" "$($PY -c "print('%.2f' % (($now - $base) / max($up, 1)))")"
-    log "idle $b run $r: $up of $lvl held, RSS $now KiB (base $base)"
-    prev=$lvl
-  done
-  for p in $IDLE_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  IDLE_PIDS=""; rm -f "$T"/idle.[0-9]*
-}
-IDLE_PIDS=""
-want idle && for r in $(seq "$RUNS"); do
-  idle_round keylinkd "$r"; idle_round mosquitto "$r"
-done
-restart keylinkd; restart mosquitto
-
 # ---- QoS 0 / QoS 1 fan-in: 8 publishers -> 1 subscriber (bench/#), 64 messages in flight -----
 want fanin && for r in $(seq "$RUNS"); do
   for q in 0 1; do for s in 64 1024; do for b in keylinkd mosquitto; do
@@ -235,8 +203,6 @@ want fanin && for r in $(seq "$RUNS"); do
     log "fan-in QoS $q ${s} B $b run $r: ${line:-failed: $(tail -1 "$T/pub.err")}"
   done; done; done
 done
-stop_pid "$MQPID"; MQPID=""
-
 # ---- provisioning: init_tls_iot --batch against openssl on the command line --------------
 export KEYLINK_CA_PASSPHRASE="bench-passphrase-$$"
 "$BIN/make_ca_cert" --out-dir "$T/pca" >/dev/null </dev/null || { echo "bench: make_ca_cert failed"; exit 1; }
@@ -290,6 +256,51 @@ elif [ -x "$SRC/scripts/device-size.sh" ]; then
 else
   echo "scripts/device-size.sh is not in this tree yet" >"$T/device-size.txt"
 fi
+
+# ---- idle connections and memory ------------------------------------------------------------
+idle_round() { # broker run
+  local b=$1 r=$2 pid port base prev=0 lvl k up need chunk
+  restart "$b"; pid=$(bpid "$b"); port=$(bport "$b"); sleep 0.5
+  base=$(rss "$pid"); rec idle "$b" rss_base_kib "$r" "$base"
+  k=0
+  for lvl in $LEVELS; do
+    need=$((lvl - prev))
+    local first=$((k + 1)) j
+    while [ "$need" -gt 0 ]; do   # at most 5,000 connections per generator process
+      chunk=$((need > 5000 ? 5000 : need)); k=$((k + 1))
+      "${LG[@]}" idle --port "$port" "${LGARGS[@]}" --conns "$chunk" --hold 600 --id "idle$k" >"$T/idle.$k" 2>"$T/idle.$k.err" &
+      IDLE_PIDS="$IDLE_PIDS $!"
+      need=$((need - chunk))
+    done
+    for j in $(seq "$first" "$k"); do # the generators of this level ramp up side by side
+      for _ in $(seq 1500); do grep -q '^up=' "$T/idle.$j" && break; sleep 0.1; done
+    done
+    sleep 1
+    up=0; for f in "$T"/idle.[0-9]*; do case $f in *.err) ;; *) up=$((up + $(sed -n 's/^up=\([0-9]*\).*/\1/p' "$f"))) ;; esac; done
+    local now; now=$(rss "$pid")
+    rec idle "$b" "held_$lvl" "$r" "$up"; rec idle "$b" "rss_kib_$lvl" "$r" "$now"
+    rec idle "$b" "kib_per_conn_$lvl" "$r" "$($PY -c "print('%.2f' % (($now - $base) / max($up, 1)))")"
+    log "idle $b run $r: $up of $lvl held, RSS $now KiB (base $base)"
+    prev=$lvl
+  done
+  for p in $IDLE_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  IDLE_PIDS=""; rm -f "$T"/idle.[0-9]*
+}
+IDLE_PIDS=""
+# the slowest part goes last: a run starts only if its estimate (the first run's time) fits
+# in BENCH_BUDGET seconds from the start (`make bench` must stay under 15 minutes)
+if want idle; then
+  [ -n "$MQPID" ] || start_mosquitto
+  for r in $(seq "$RUNS"); do
+    t_start=$(date +%s)
+    if [ "$r" -gt 1 ] && [ $((t_start - T0 + IDLE_RUN_S)) -gt "$BUDGET" ]; then
+      log "idle: run $r skipped, it would end past the ${BUDGET} s budget"; break
+    fi
+    idle_round keylinkd "$r"; idle_round mosquitto "$r"
+    IDLE_RUN_S=$(($(date +%s) - t_start))
+  done
+fi
+
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$T/machine.txt"
 echo "seconds=$(($(date +%s) - T0))" >>"$T/machine.txt"
