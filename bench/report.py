@@ -255,11 +255,14 @@ for op in ops:
 w("")
 w("## Device footprint (Cortex-M4)")
 w("")
-w("From `scripts/device-size.sh`:")
+w("From `scripts/device-size.sh` (the device library built for the target, measured in this run):")
 w("")
-w("```")
-w(devsize)
-w("```")
+if devsize.startswith("|"):
+    w(devsize)  # already a markdown table
+else:
+    w("```")
+    w(devsize)
+    w("```")
 w("")
 with open(os.path.join(out, "bench.md"), "w") as fh:
     fh.write("\n".join(L))
