@@ -235,6 +235,12 @@ static void reload_cas(struct kl_dp *dp)
 static void ensure_cas(struct kl_dp *dp, int force)
 {
     struct kl_auth_cache *c = &dp->cache;
+    if (!force) { /* the common case, every handshake: a shared lock only */
+        pthread_rwlock_rdlock(&c->lock);
+        int stale = c->ca_stale;
+        pthread_rwlock_unlock(&c->lock);
+        if (!stale) return;
+    }
     pthread_rwlock_wrlock(&c->lock);
     /* a miss reloads, at most every 50 ms (a flood of strangers must not hammer the db) */
     if (c->ca_stale || (force && kl_dp_now_ms() - c->ca_loaded_ms >= 50)) reload_cas(dp);

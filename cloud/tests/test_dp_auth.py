@@ -173,6 +173,24 @@ def main():
                 m.send(3, 2, b"\x00\x09dt/dev1/a\x00\x07no")
             check(m.closed_within(3) < 3, f"v3.1.1 {action} outside policy disconnects")
 
+        # iot:Receive: a subscription the policy allows still gets only the topics it may receive
+        kd.policy("recv", [{"Effect": "Allow", "Action": ["iot:Connect", "iot:Subscribe",
+                                                          "iot:Publish"], "Resource": "*"},
+                           {"Effect": "Allow", "Action": "iot:Receive",
+                            "Resource": "arn:aws:iot:*:*:topic/in/*"}])
+        _, _, _, kf8, cf8 = kd.device(ca_key, ca, "dev8", policy="recv")
+        m = mtls(kd, cf8, kf8, "dev8")
+        check(m.subscribe(("#", 1)) == [1], "subscribe # allowed")
+        check(m.publish("out/a", "hidden", qos=1, retain=True) in (0, 0x10), "publish out/a")
+        check(m.publish("in/a", "shown", qos=1) == 0, "publish in/a")
+        check(m.recv()["payload"] == b"shown", "only the receivable topic arrives")
+        m.no_message(0.3)
+        m.disconnect()
+        m = mtls(kd, cf8, kf8, "dev8")
+        m.subscribe(("out/#", 1))
+        m.no_message(0.3)  # the retained out/a is not receivable either
+        m.disconnect()
+
         # ---- auto-registration -----------------------------------------------------------------
         ca3_key, ca3, ca3_id = kd.register_ca("auto CA", auto=True)
         watcher = mtls(kd, cf1, kf1, "watcher")
