@@ -121,7 +121,14 @@ J["provisioning"] = {"init_tls_iot_batch_devices_per_s": med("provisioning", "ba
 ops = ["ecdsa_sign", "ecdsa_verify", "ecdh", "sha256_1k", "aes128gcm_1k"]
 J["chip"] = {op: {"mem_ops_per_s": med("chip", "mem", op), "unix_ops_per_s": med("chip", "unix", op),
                   "openssl_ops_per_s": med("chip", "openssl_mem", op)} for op in ops}
-J["device_footprint"] = devsize
+footprint = {"text": devsize}
+for row in devsize.splitlines():
+    cells = [c.strip().strip("*") for c in row.strip().strip("|").split("|")]
+    if len(cells) == 3 and cells[1].isdigit() and cells[2].isdigit():
+        footprint.setdefault("parts", {})[cells[0]] = {"flash_bytes": int(cells[1]), "static_ram_bytes": int(cells[2])}
+    elif len(cells) == 2 and cells[1].isdigit():
+        footprint.setdefault("caller_ram", {})[cells[0]] = int(cells[1])
+J["device_footprint"] = footprint
 
 with open(os.path.join(out, "bench.json"), "w") as fh:
     json.dump(J, fh, indent=2)
