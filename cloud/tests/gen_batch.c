@@ -49,23 +49,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "kl-gen-batch: cannot set up signing\n");
         return 1;
     }
+    /* one certificate object re-used: only serial and subject change, so the public key
+     * is encoded once (OpenSSL 3's key encoders are the slow part) */
+    X509 *x = X509_new();
+    if (!x || !X509_set_version(x, 2) || !X509_set_issuer_name(x, X509_get_subject_name(ca)) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30) || !X509_set_pubkey(x, dk)) {
+        fprintf(stderr, "kl-gen-batch: cannot build the certificate\n");
+        return 1;
+    }
     for (long i = first; i < first + count; i++) {
         char cn[128];
         snprintf(cn, sizeof cn, "%s-%07ld", argv[4], i);
-        X509 *x = X509_new();
         X509_NAME *n = X509_NAME_new();
-        X509_set_version(x, 2);
-        ASN1_INTEGER_set_int64(X509_get_serialNumber(x), i + 1000);
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (unsigned char *)cn, -1, -1, 0);
-        X509_set_subject_name(x, n);
-        X509_set_issuer_name(x, X509_get_subject_name(ca));
-        X509_gmtime_adj(X509_getm_notBefore(x), -60);
-        X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30);
-        X509_set_pubkey(x, dk);
-        if (EVP_MD_CTX_copy_ex(ctx, tmpl) != 1 || X509_sign_ctx(x, ctx) <= 0) {
+        if (!n || !ASN1_INTEGER_set_int64(X509_get_serialNumber(x), i + 1000) ||
+            !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (unsigned char *)cn, -1, -1, 0) ||
+            !X509_set_subject_name(x, n) || EVP_MD_CTX_copy_ex(ctx, tmpl) != 1 ||
+            X509_sign_ctx(x, ctx) <= 0) {
             fprintf(stderr, "kl-gen-batch: signing failed\n");
             return 1;
         }
+        X509_NAME_free(n);
         (void)BIO_reset(mem);
         PEM_write_bio_X509(mem, x);
         char *pem;
@@ -78,9 +82,8 @@ int main(int argc, char **argv)
                 fputc(pem[k], out);
         }
         fputs("\"}\n", out);
-        X509_NAME_free(n);
-        X509_free(x);
     }
+    X509_free(x);
     BIO_free(mem);
     EVP_MD_CTX_free(ctx);
     EVP_MD_CTX_free(tmpl);
