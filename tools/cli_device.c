@@ -16,6 +16,7 @@
 #include "keylink/se.h"
 #include "keylink/tls.h"
 #include "keylink/tls_posix.h"
+#include "device_mqtt.h"
 #include "transport_mem.h"
 
 static const char *const usage_text =
@@ -333,6 +334,11 @@ int kl_cli_device(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "tls")) return run_tls(argc - 1, argv + 1);
+    /* MQTT through the chip and the device program: tools/device_mqtt.c, device_run.c */
+    if (!strcmp(argv[1], "pub")) return kl_device_pub(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sub")) return kl_device_sub(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run")) return kl_device_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "jwt")) return kl_device_jwt(argc - 1, argv + 1);
     fprintf(stderr, "keylink device: unknown command '%s'\n\n%s", argv[1], usage_text);
     return 2;
 }
