@@ -150,27 +150,10 @@ static int flush(struct kl_worker *w, struct kl_conn *c)
     return 0;
 }
 
-/* Splits received bytes into packets; returns -1 when c must go. */
-static int feed(struct kl_worker *w, struct kl_conn *c, const uint8_t *data, size_t n)
+/* Handles the whole packets at the start of buf; returns the bytes used. Closes c on a bad
+ * or oversized header. */
+static size_t packets(struct kl_dp *dp, struct kl_conn *c, const uint8_t *buf, size_t len)
 {
-    struct kl_dp *dp = w->dp;
-    const uint8_t *buf = data;
-    size_t len = n;
-    if (c->rlen) {
-        if (c->rlen + n > c->rcap) {
-            size_t cap = c->rcap * 2 > c->rlen + n ? c->rcap * 2 : c->rlen + n;
-            if (cap > dp->max_packet + 8) cap = dp->max_packet + 8;
-            if (c->rlen + n > cap) return -1;
-            uint8_t *nb = realloc(c->rbuf, cap);
-            if (!nb) return -1;
-            c->rbuf = nb;
-            c->rcap = (uint32_t)cap;
-        }
-        memcpy(c->rbuf + c->rlen, data, n);
-        c->rlen += (uint32_t)n;
-        buf = c->rbuf;
-        len = c->rlen;
-    }
     size_t off = 0;
     while (c->state != KL_CS_CLOSING) {
         uint8_t tf;
@@ -190,27 +173,58 @@ static int feed(struct kl_worker *w, struct kl_conn *c, const uint8_t *data, siz
         kl_conn_on_packet(dp, c, tf, buf + off + bo, bl);
         off += bo + bl;
     }
-    if (c->state == KL_CS_CLOSING) {
-        c->rlen = 0;
-        return 0;
-    }
-    size_t rest = len - off;
-    if (buf == c->rbuf) {
-        memmove(c->rbuf, c->rbuf + off, rest);
-        c->rlen = (uint32_t)rest;
-        if (!rest) {
-            free(c->rbuf);
-            c->rbuf = NULL;
-            c->rcap = 0;
+    return off;
+}
+
+/* Size of the packet starting at b (header included) once its header is complete, else 0. */
+static size_t packet_total(const uint8_t *b, size_t n)
+{
+    uint8_t tf;
+    size_t bo = 0, bl = 0;
+    if (kl_mqtt_frame(b, n, &tf, &bo, &bl) < 0 || (!bl && !bo)) return 0;
+    return bo ? bo + bl : 0;
+}
+
+/* Splits received bytes into packets. A packet split across reads is completed in c->rbuf
+ * (which never holds more than one packet, so it stays within the maximum packet size);
+ * whole packets are handled straight from the worker's buffer. -1 when c must go. */
+static int feed(struct kl_worker *w, struct kl_conn *c, const uint8_t *data, size_t n)
+{
+    struct kl_dp *dp = w->dp;
+    while (n && c->state != KL_CS_CLOSING) {
+        if (!c->rlen) {
+            size_t used = packets(dp, c, data, n);
+            data += used;
+            n -= used;
+            if (!n || c->state == KL_CS_CLOSING) break;
         }
-    } else if (rest) {
-        size_t cap = rest < 1024 ? 1024 : rest * 2;
-        if (cap > dp->max_packet + 8) cap = dp->max_packet + 8;
-        c->rbuf = malloc(cap);
-        if (!c->rbuf) return -1;
-        memcpy(c->rbuf, buf + off, rest);
-        c->rlen = (uint32_t)rest;
-        c->rcap = (uint32_t)cap;
+        /* a partial packet: its size once the header is known, else one header byte */
+        size_t total = c->rlen ? packet_total(c->rbuf, c->rlen) : packet_total(data, n);
+        size_t want = total ? total - c->rlen : 1;
+        size_t take = want < n ? want : n;
+        size_t cap = total ? total : 8;
+        if (cap > c->rcap) {
+            uint8_t *nb = realloc(c->rbuf, cap);
+            if (!nb) return -1;
+            c->rbuf = nb;
+            c->rcap = (uint32_t)cap;
+        }
+        memcpy(c->rbuf + c->rlen, data, take);
+        c->rlen += (uint32_t)take;
+        data += take;
+        n -= take;
+        size_t t = packet_total(c->rbuf, c->rlen);
+        if (t) { /* complete: handled; oversized: closed; else wait for the rest */
+            if (packets(dp, c, c->rbuf, c->rlen) == c->rlen) c->rlen = 0;
+        } else if (c->rlen >= 5) {
+            kl_conn_close(c, KL_RC_MALFORMED, "bad remaining length");
+        }
+    }
+    if (!c->rlen || c->state == KL_CS_CLOSING) {
+        /* idle connections keep no input buffer */
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = 0;
     }
     return 0;
 }

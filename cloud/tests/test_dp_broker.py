@@ -12,7 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dp_fixture import KEYLINKD, Closed, Keylinkd, Mqtt, check, fail, free_port, mstr  # noqa: E402
+from dp_fixture import (KEYLINKD, Closed, Keylinkd, Mqtt, check, fail, free_port, mstr,  # noqa: E402
+                        varint)
 
 
 def dev(kd, cid, version=5, **kw):
@@ -257,6 +258,20 @@ def limits(kd):
     closed_with(m, 0x95, "packet over 128 KiB")
     m = dev(kd, "lim")
     m.publish("big", b"x" * (120 * 1024), qos=1)  # under the limit is fine
+    m.disconnect()
+    # two large packets and a split PINGREQ in one write, then its last byte later
+    bs = dev(kd, "bigsub")
+    bs.subscribe(("big/1", 0))
+    m = dev(kd, "lim")
+    body = mstr("big/1") + b"\x00" + b"a" * 100000
+    pkt = bytes([0x30]) + varint(len(body)) + body
+    m.sock.sendall(pkt + pkt + bytes([0xC0]))
+    time.sleep(0.2)
+    m.sock.sendall(b"\x00")
+    m.wait_for((13,))
+    check([len(bs.recv()["payload"]) for _ in range(2)] == [100000, 100000],
+          "back-to-back large packets")
+    bs.disconnect()
     m.disconnect()
     # keep-alive x 1.5
     m = dev(kd, "ka", 5, keepalive=1)
