@@ -192,8 +192,8 @@ int kl_dev_parse(struct kl_dev_opts *o, int argc, char **argv, const char *usage
                 return usage_error(o, usage, "--interval needs seconds");
             o->interval_s = d;
         } else if (!strcmp(a, "--jwt-lifetime")) {
-            if (!parse_num(v, 10, 86400, &d))
-                return usage_error(o, usage, "--jwt-lifetime is 10..86400 seconds");
+            if (!parse_num(v, 2, 86400, &d))
+                return usage_error(o, usage, "--jwt-lifetime is 2..86400 seconds");
             o->jwt_lifetime_s = d;
         } else if (!strcmp(a, "--root-id")) {
             if (!parse_id(v, &o->root_id))

@@ -270,6 +270,7 @@ int kl_device_run(int argc, char **argv)
         if (o.auth == KL_DEV_JWT) { /* a fresh token a minute (or 10%) before exp */
             int64_t margin = (int64_t)(o.jwt_lifetime_s / 10);
             if (margin > 60) margin = 60;
+            if (margin < 1) margin = 1;
             if (kl_dev_unix_s() >= conn.jwt_exp - margin) {
                 ev("jwt-renew exp=%lld", (long long)conn.jwt_exp);
                 kl_dev_hangup(&conn);

@@ -100,6 +100,17 @@ grep -q "^connected auth=challenge mqtt=5" "$T/run.out" || fail "run connect lin
 grep -q "^command topic=cmd/DEV1/reboot payload={\"do\":\"reboot\"}" "$T/run.out" || fail "run command line"
 grep -q "^stopped .*reason=signal" "$T/run.out" || fail "run stop line: $(tail -2 "$T/run.out")"
 
+# run with a JWT that lives 3 s: renewed before it expires (a new connection with a new token);
+# --count stops it by itself
+timeout 30 "$B/keylink" device run "${D[@]}" --auth jwt --jwt-lifetime 3 --interval 0.5 --duration 4.5 \
+  >"$T/run3.out" 2>"$T/run3.err" || fail "run --auth jwt: $(cat "$T/run3.out" "$T/run3.err")"
+grep -q "^jwt-renew exp=" "$T/run3.out" || fail "no JWT renewal: $(cat "$T/run3.out")"
+[ "$(grep -c '^connected auth=jwt' "$T/run3.out")" -ge 2 ] || fail "no reconnect after the renewal: $(cat "$T/run3.out")"
+grep -q "^stopped .*reason=duration" "$T/run3.out" || fail "run --duration stop line"
+grep -q "^refused" "$T/run3.out" && fail "a renewed JWT was refused: $(cat "$T/run3.out")"
+timeout 30 "$B/keylink" device run "${D[@]}" --interval 0.1 --count 3 >"$T/run4.out" 2>&1 || fail "run --count: $(cat "$T/run4.out")"
+grep -q "^stopped telemetry=3 .*reason=count" "$T/run4.out" || fail "run --count stop line: $(tail -1 "$T/run4.out")"
+
 # examples/device/main.c, the same program in one file, with the challenge
 "$B/kl-example-device" "unix:$sock" localhost "$lp" DEV1 challenge "$AUD" >"$T/ex.out" 2>&1 & exp=$!
 wait_for grep -q "^telemetry 1: KL_OK" "$T/ex.out" || fail "example: $(cat "$T/ex.out")"
