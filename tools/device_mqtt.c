@@ -148,7 +148,12 @@ int kl_dev_parse(struct kl_dev_opts *o, int argc, char **argv, const char *usage
             o->topic = v;
         else if (!strcmp(a, "--message"))
             o->message = v;
-        else if (!strcmp(a, "--auth")) {
+        else if (!strcmp(a, "--pin")) {
+            o->pin = v;
+            if (kl_channel_pub_read_file(v, o->pinned) != KL_OK)
+                return usage_error(
+                    o, usage, "--pin FILE must hold the chip's identity key (PEM or hex X||Y)");
+        } else if (!strcmp(a, "--auth")) {
             if (!strcmp(v, "mtls"))
                 o->auth = KL_DEV_MTLS;
             else if (!strcmp(v, "jwt"))
@@ -300,6 +305,13 @@ kl_status kl_dev_connect(struct kl_dev_conn *d, const struct kl_dev_opts *o,
         st = kl_se_open(&d->se, o->device);
         if (st != KL_OK) return fail(d, "cannot open the secure element", st, o->device);
         d->se_open = 1;
+        /* every chip command of TLS, JWT and the watchdog then goes through the channel */
+        if (o->pin && (st = kl_se_channel_open(&d->se, o->pinned, kl_random_os, NULL)) != KL_OK) {
+            kl_se_close(&d->se);
+            d->se_open = 0;
+            return fail(d, "cannot open the secure channel", st,
+                        st == KL_E_VERIFY_FAILED ? "the chip is not the pinned one" : NULL);
+        }
     }
     if (o->auth == KL_DEV_CHALLENGE && !d->cert_len) {
         st = kl_se_read_object(&d->se, o->cert_id, d->cert, sizeof d->cert, &d->cert_len);
@@ -428,6 +440,8 @@ static const char *const pub_usage =
     "\n"
     "options:\n"
     "  --device URI          unix:PATH (keylink-se daemon) or mem:DIR; default $KEYLINK_SE\n"
+    "  --pin FILE            talk to the chip inside the secure channel, checked against\n"
+    "                        this pinned identity key (keylink se channel pin)\n"
     "  --endpoint HOST:PORT  the broker\n"
     "  --server-name NAME    SNI and the name the server certificate must carry (default HOST)\n"
     "  --thing NAME          the thing name; also the client id unless --client-id\n"

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keylink/channel.h"
 #include "keylink/mqtt.h"
 #include "keylink/se.h"
 #include "keylink/tls.h"
@@ -22,6 +23,8 @@ struct kl_dev_opts {
     const char *cmd; /* "pub", "sub", "run" (messages) */
     const char *device, *endpoint, *server_name, *thing, *client_id, *audience, *username;
     const char *topic, *message;
+    const char *pin;    /* --pin FILE: the chip link runs inside the secure channel */
+    uint8_t pinned[64]; /* the chip identity key read from it */
     char host[256], port[8];
     enum kl_dev_auth auth;
     uint8_t version, qos, retain, clean;

@@ -81,6 +81,19 @@ timeout 30 "$B/keylink" device pub "${D[@]}" --topic many --message m --qos 2 --
 wait $sp
 [ "$(grep -cx m "$T/many.out")" = 40 ] || fail "expected 40 messages, got $(grep -cx m "$T/many.out")"
 
+# the chip link inside the secure channel (pinned identity): same result; a wrong pin is refused
+"$B/keylink" se --device "unix:$sock" channel pin --out "$T/pin.pem" >/dev/null 2>&1 || fail "channel pin"
+timeout 20 mosquitto_sub "${M[@]}" -i OTHER-sub -t pinned -C 1 -q 1 >"$T/sub.out" 2>&1 & sp=$!
+sleep 0.4
+timeout 20 "$B/keylink" device pub "${D[@]}" --pin "$T/pin.pem" --mqtt 5 --topic pinned --message via-channel \
+  --qos 1 2>"$T/pub.err" || fail "pub --pin: $(cat "$T/pub.err")"
+wait $sp
+grep -qx via-channel "$T/sub.out" || fail "no message through the secure channel: $(cat "$T/sub.out")"
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl ec -pubout 2>/dev/null >"$T/wrong.pem"
+timeout 20 "$B/keylink" device pub "${D[@]}" --pin "$T/wrong.pem" --topic pinned --message no 2>"$T/pin.err" \
+  && fail "a wrong pin was accepted"
+grep -q "not the pinned one" "$T/pin.err" || fail "wrong pin: unclear: $(cat "$T/pin.err")"
+
 # a server name the certificate does not carry is refused, nothing is published
 timeout 20 "$B/keylink" device pub "${D[@]}" --server-name wrong.example --topic x --message y 2>"$T/bad.err" \
   && fail "a wrong server name was accepted"
