@@ -100,9 +100,9 @@ grep -q "^connected auth=challenge mqtt=5" "$T/run.out" || fail "run connect lin
 grep -q "^command topic=cmd/DEV1/reboot payload={\"do\":\"reboot\"}" "$T/run.out" || fail "run command line"
 grep -q "^stopped .*reason=signal" "$T/run.out" || fail "run stop line: $(tail -2 "$T/run.out")"
 
-# run with a JWT that lives 3 s: renewed before it expires (a new connection with a new token);
+# run with a JWT that lives 2 s: renewed before it expires (a new connection with a new token);
 # --count stops it by itself
-timeout 30 "$B/keylink" device run "${D[@]}" --auth jwt --jwt-lifetime 3 --interval 0.5 --duration 4.5 \
+timeout 30 "$B/keylink" device run "${D[@]}" --auth jwt --jwt-lifetime 2 --interval 0.5 --duration 3 \
   >"$T/run3.out" 2>"$T/run3.err" || fail "run --auth jwt: $(cat "$T/run3.out" "$T/run3.err")"
 grep -q "^jwt-renew exp=" "$T/run3.out" || fail "no JWT renewal: $(cat "$T/run3.out")"
 [ "$(grep -c '^connected auth=jwt' "$T/run3.out")" -ge 2 ] || fail "no reconnect after the renewal: $(cat "$T/run3.out")"
@@ -110,6 +110,19 @@ grep -q "^stopped .*reason=duration" "$T/run3.out" || fail "run --duration stop 
 grep -q "^refused" "$T/run3.out" && fail "a renewed JWT was refused: $(cat "$T/run3.out")"
 timeout 30 "$B/keylink" device run "${D[@]}" --interval 0.1 --count 3 >"$T/run4.out" 2>&1 || fail "run --count: $(cat "$T/run4.out")"
 grep -q "^stopped telemetry=3 .*reason=count" "$T/run4.out" || fail "run --count stop line: $(tail -1 "$T/run4.out")"
+
+# the chip's watchdog (2.5 s) is kept fed by run (a kick a second): no chip reset in 4 s (which would end the TLS
+# session); without run, the same idle time resets the chip
+"$B/keylink" se --device "unix:$sock" config watchdog=1 wd_initial_ms=3000 wd_normal_ms=2500 >/dev/null || fail "watchdog config"
+r0=$("$B/keylink" se --device "unix:$sock" status | awk '/^resets/{print $2}')
+timeout 30 "$B/keylink" device run "${D[@]}" --interval 0.5 --duration 4 >"$T/run5.out" 2>&1 || fail "run with the watchdog: $(cat "$T/run5.out")"
+r1=$("$B/keylink" se --device "unix:$sock" status | awk '/^resets/{print $2}')
+[ "$r0" = "$r1" ] || fail "the chip reset while run was kicking it ($r0 -> $r1): $(cat "$T/run5.out")"
+grep -q "^lost" "$T/run5.out" && fail "run lost its connection under the watchdog: $(cat "$T/run5.out")"
+sleep 3.0
+r2=$("$B/keylink" se --device "unix:$sock" status | awk '/^resets/{print $2}')
+[ "$r2" -gt "$r1" ] || fail "the watchdog did not reset an unkicked chip ($r1 -> $r2)"
+"$B/keylink" se --device "unix:$sock" config watchdog=0 >/dev/null || fail "watchdog off"
 
 # examples/device/main.c, the same program in one file, with the challenge
 "$B/kl-example-device" "unix:$sock" localhost "$lp" DEV1 challenge "$AUD" >"$T/ex.out" 2>&1 & exp=$!
