@@ -29,6 +29,9 @@ struct kl_api_cfg {
     /* GET /metrics (no token: counters only, no secrets): malloc'd text, NULL = 404 */
     char *(*metrics)(void *ctx);
     void *metrics_ctx;
+    /* HTTPS when both are set (PEM text, copied): the endpoint's server certificate */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
 struct kl_api;

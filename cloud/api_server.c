@@ -20,6 +20,7 @@ struct kl_api {
     int port;
     char *(*metrics)(void *ctx);
     void *metrics_ctx;
+    char *tls_cert, *tls_key; /* kept while the daemon runs */
 };
 
 enum { BODY_NONE, BODY_JSON, BODY_RAW };
@@ -315,15 +316,30 @@ kl_reg_rc kl_api_start(struct kl_registry *reg, const struct kl_api_cfg *cfg, st
     snprintf(api->endpoint, sizeof api->endpoint, "%s",
              cfg->endpoint_address ? cfg->endpoint_address : "localhost");
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
-    api->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, api, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, api, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem opts[8] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &sa},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 256, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (cfg->tls_cert_pem && cfg->tls_key_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            !(api->tls_cert = strdup(cfg->tls_cert_pem)) ||
+            !(api->tls_key = strdup(cfg->tls_key_pem))) {
+            kl_api_stop(api);
+            return kl_reg_fail(err, KL_REG_INTERNAL, "HTTPS is not available in libmicrohttpd");
+        }
+        flags |= MHD_USE_TLS;
+        opts[4] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key};
+        opts[5] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, api->tls_cert};
+        opts[6] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
+    api->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, api, MHD_OPTION_NOTIFY_COMPLETED,
+                              on_done, api, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!api->d) {
-        OPENSSL_cleanse(api->token, strlen(api->token));
-        free(api->token);
-        free(api);
+        kl_api_stop(api);
         return kl_reg_fail(err, KL_REG_INTERNAL, "cannot listen on %s:%d", cfg->host, cfg->port);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -340,9 +356,12 @@ int kl_api_port(const struct kl_api *api)
 void kl_api_stop(struct kl_api *api)
 {
     if (!api) return;
-    MHD_stop_daemon(api->d);
+    if (api->d) MHD_stop_daemon(api->d);
     OPENSSL_cleanse(api->token, strlen(api->token));
     free(api->token);
+    if (api->tls_key) OPENSSL_cleanse(api->tls_key, strlen(api->tls_key));
+    free(api->tls_key);
+    free(api->tls_cert);
     free(api);
 }
 

@@ -99,6 +99,11 @@ static int set(struct kl_config *c, const char *key, const char *v, char *msg, s
         long t = strtol(v, &end, 10);
         bad = !*v || *end || t < 1 || t > 64;
         if (!bad) c->api_threads = (int)t;
+    } else if (!strcmp(key, "api-tls")) {
+        int yes = !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "true");
+        int no = !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "false");
+        bad = !yes && !no;
+        c->api_tls = yes;
     } else if (!strcmp(key, "dev-listener"))
         bad = kl_config_hostport(v, c->dev_host, sizeof c->dev_host, &c->dev_port);
     else if (!strcmp(key, "dev-policy"))

@@ -22,6 +22,7 @@ struct kl_config {
     size_t n_names; /* 0 = localhost, 127.0.0.1 and the host name */
     size_t max_body, max_import;
     int api_threads;
+    int api_tls; /* serve the control API over HTTPS with server.pem */
     /* data plane (cloud/dataplane.h) */
     char dev_host[256]; /* plaintext development listener, "" = off */
     int dev_port;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -25,7 +26,8 @@ static const char help_text[] =
     "    keylinkd --data-dir DIR [--listen HOST:PORT] [--api HOST:PORT] [--config FILE]\n"
     "             [--server-name NAME]... [--region REGION] [--account-id ID]\n"
     "             [--endpoint-address HOST] [--max-body BYTES] [--max-import BYTES]\n"
-    "             [--api-threads N] [--dev-listener HOST:PORT] [--dev-policy NAME]\n"
+    "             [--api-threads N] [--api-tls yes|no] [--dev-listener HOST:PORT]\n"
+    "             [--dev-policy NAME]\n"
     "             [--audience AUD] [--connect-timeout MS] [--max-packet BYTES]\n"
     "             [--dp-threads N]\n"
     "\n"
@@ -62,6 +64,9 @@ static const char help_text[] =
     "    --max-body BYTES      largest JSON request body, default 256K (413 beyond).\n"
     "    --max-import BYTES    largest bulk-import body, default 512M.\n"
     "    --api-threads N       control API worker threads, default 4.\n"
+    "    --api-tls yes|no      serve the control API over HTTPS with server.pem (clients\n"
+    "                          trust server-root-ca.pem: keylink iot --ca-bundle); default\n"
+    "                          no (plain HTTP, meant for loopback).\n"
     "    --dev-listener H:P    a plaintext MQTT listener for development, loopback only;\n"
     "                          default off.\n"
     "    --dev-policy NAME     IoT policy applied to dev-listener clients; default: allow\n"
@@ -94,6 +99,24 @@ static const char help_text[] =
     "\n"
     "SEE ALSO\n"
     "    keylink iot --help, docs/registry.md, docs/api.md\n";
+
+/* A whole small text file (the server certificate or key), malloc'd, or NULL. */
+static char *slurp(const char *dir, const char *name)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *buf = calloc(1, 65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    if (!buf || n == 0 || more) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
 
 static int lock_dir(const char *dir)
 {
@@ -197,7 +220,22 @@ int main(int argc, char **argv)
         .metrics = kl_dp_metrics_text,
         .metrics_ctx = dp,
     };
-    if (strncmp(cfg.api_host, "127.", 4))
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (cfg.api_tls) {
+        tls_cert = slurp(cfg.data_dir, "server.pem");
+        tls_key = slurp(cfg.data_dir, "server.key");
+        if (!tls_cert || !tls_key) {
+            fprintf(stderr, "keylinkd: --api-tls: cannot read server.pem / server.key\n");
+            free(tls_cert);
+            free(tls_key);
+            kl_dp_stop(dp);
+            kl_registry_close(reg);
+            return 1;
+        }
+        ac.tls_cert_pem = tls_cert;
+        ac.tls_key_pem = tls_key;
+    }
+    if (!cfg.api_tls && strncmp(cfg.api_host, "127.", 4))
         fprintf(stderr,
                 "keylinkd: warning: the control API on %s is not loopback; it speaks plain "
                 "HTTP, so the bearer token crosses the network in clear\n",
@@ -205,6 +243,9 @@ int main(int argc, char **argv)
     struct kl_api *api = NULL;
     kl_reg_rc rc = kl_api_start(reg, &ac, &api, &err);
     OPENSSL_cleanse(token, sizeof token);
+    if (tls_key) OPENSSL_cleanse(tls_key, strlen(tls_key));
+    free(tls_key);
+    free(tls_cert);
     if (rc) {
         fprintf(stderr, "keylinkd: %s\n", err.msg);
         kl_dp_stop(dp);
@@ -212,9 +253,10 @@ int main(int argc, char **argv)
         return 1;
     }
     fprintf(stderr,
-            "keylinkd: control API on http://%s:%d (token in %s/admin-token); data plane on "
+            "keylinkd: control API on %s://%s:%d (token in %s/admin-token); data plane on "
             "%s:%d\n",
-            cfg.api_host, kl_api_port(api), cfg.data_dir, cfg.listen_host, kl_dp_port(dp));
+            cfg.api_tls ? "https" : "http", cfg.api_host, kl_api_port(api), cfg.data_dir,
+            cfg.listen_host, kl_dp_port(dp));
     if (kl_dp_dev_port(dp))
         fprintf(stderr, "keylinkd: development listener (plaintext) on %s:%d\n", cfg.dev_host,
                 kl_dp_dev_port(dp));

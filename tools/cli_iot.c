@@ -277,7 +277,7 @@ static const struct op ops[] = {
 #define EXIT_CONNECT 255
 
 struct opts {
-    const char *endpoint, *token_file, *output, *query;
+    const char *endpoint, *token_file, *output, *query, *ca_bundle;
     long max_items, page_size;
     const char *starting_token;
     int no_paginate;
@@ -293,6 +293,8 @@ static void usage(FILE *f)
                "  --endpoint-url URL   control API (default $KEYLINK_ENDPOINT_URL, else\n"
                "                       http://127.0.0.1:8443)\n"
                "  --token-file PATH    file holding the admin token (default $KEYLINK_TOKEN)\n"
+               "  --ca-bundle PATH     CA bundle for an https:// endpoint, e.g. keylinkd's\n"
+               "                       server-root-ca.pem (default $KEYLINK_CA_BUNDLE)\n"
                "  --output FORMAT      json (default), text or table\n"
                "  --query EXPR         print only part of the answer: names, [N], [*]\n"
                "                       (a JMESPath subset), e.g. things[*].thingName\n"
@@ -592,7 +594,7 @@ static void table_out(const char *title, json_t *v, FILE *f)
 
 /* Performs one HTTP call; on an HTTP error prints the AWS CLI error line. */
 static int call(const struct op *op, const char *url, const char *token, const char *const *hdrs,
-                const char *body, size_t body_len, int raw, json_t **out)
+                const char *body, size_t body_len, int raw, const char *ca_bundle, json_t **out)
 {
     const char *headers[8];
     size_t nh = 0;
@@ -605,8 +607,8 @@ static int call(const struct op *op, const char *url, const char *token, const c
     headers[nh] = NULL;
     struct kl_http_resp resp;
     char err[256];
-    if (kl_http_request(op->method, url, headers, body, body_len, 256u << 20, 600, &resp, err,
-                        sizeof err)) {
+    if (kl_http_request(op->method, url, headers, body, body_len, ca_bundle, 256u << 20, 600, &resp,
+                        err, sizeof err)) {
         fprintf(stderr, "Could not connect to the endpoint URL: \"%s\" (%s)\n", url, err);
         return EXIT_CONNECT;
     }
@@ -771,6 +773,8 @@ int kl_cli_iot(int argc, char **argv)
             o.output = v;
         else if (!strcmp(f, "query"))
             o.query = v;
+        else if (!strcmp(f, "ca-bundle"))
+            o.ca_bundle = v;
         else if (!strcmp(f, "starting-token"))
             o.starting_token = v;
         else if (!strcmp(f, "max-items") || !strcmp(f, "page-size")) {
@@ -823,6 +827,7 @@ int kl_cli_iot(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *endpoint = o.endpoint ? o.endpoint : getenv("KEYLINK_ENDPOINT_URL");
+    const char *ca_bundle = o.ca_bundle ? o.ca_bundle : getenv("KEYLINK_CA_BUNDLE");
     if (!endpoint || !*endpoint) endpoint = "http://127.0.0.1:8443";
     char *token = o.token_file ? token_from_file(o.token_file) : env_token();
     if (!token) {
@@ -979,7 +984,7 @@ int kl_cli_iot(int argc, char **argv)
                 }
             }
             json_t *page = NULL;
-            rc = call(op, url, token, hdrs, body_text, body_len, is_raw, &page);
+            rc = call(op, url, token, hdrs, body_text, body_len, is_raw, ca_bundle, &page);
             free(url);
             if (rc) break;
             if (!op->list_key) {

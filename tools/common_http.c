@@ -37,8 +37,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 }
 
 int kl_http_request(const char *method, const char *url, const char *const *headers,
-                    const char *body, size_t body_len, size_t max_resp, int timeout_s,
-                    struct kl_http_resp *out, char *err, size_t err_len)
+                    const char *body, size_t body_len, const char *ca_file, size_t max_resp,
+                    int timeout_s, struct kl_http_resp *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
@@ -65,6 +65,7 @@ int kl_http_request(const char *method, const char *url, const char *const *head
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)timeout_s);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (ca_file) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

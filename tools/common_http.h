@@ -14,11 +14,12 @@ struct kl_http_resp {
 };
 
 /* Sends one request. headers: NULL-terminated "Name: value" strings (may be NULL).
- * body may be NULL. Answers larger than max_resp bytes fail. Returns 0 when an HTTP
- * answer came (any status), -1 with a reason in err otherwise. */
+ * body may be NULL. ca_file: PEM bundle that https:// servers are checked against (NULL =
+ * the system's). Answers larger than max_resp bytes fail. Returns 0 when an HTTP answer
+ * came (any status), -1 with a reason in err otherwise. */
 int kl_http_request(const char *method, const char *url, const char *const *headers,
-                    const char *body, size_t body_len, size_t max_resp, int timeout_s,
-                    struct kl_http_resp *out, char *err, size_t err_len);
+                    const char *body, size_t body_len, const char *ca_file, size_t max_resp,
+                    int timeout_s, struct kl_http_resp *out, char *err, size_t err_len);
 void kl_http_resp_free(struct kl_http_resp *r);
 /* Percent-encodes s for a URL path segment or query value (malloc'd). */
 char *kl_http_escape(const char *s);

@@ -25,11 +25,11 @@ start_kd() {
   "$KD" --data-dir "$T/kd" --listen 127.0.0.1:0 --api 127.0.0.1:0 "$@" >"$T/kd.log" 2>&1 & KDPID=$!
   local i p=""
   for i in $(seq 150); do
-    p=$(sed -n 's|.*control API on http://127.0.0.1:\([0-9]*\).*|\1|p' "$T/kd.log")
+    p=$(sed -n 's|.*control API on \(https*\)://127.0.0.1:\([0-9]*\).*|\1://127.0.0.1:\2|p' "$T/kd.log")
     [ -n "$p" ] && break; sleep 0.1
   done
   [ -n "$p" ] || { echo "FAIL: keylinkd did not start: $(cat "$T/kd.log")"; exit 1; }
-  export KEYLINK_ENDPOINT_URL="http://127.0.0.1:$p" KEYLINK_TOKEN="$(cat "$T/kd/admin-token")"
+  export KEYLINK_ENDPOINT_URL="$p" KEYLINK_TOKEN="$(cat "$T/kd/admin-token")"
   API=$KEYLINK_ENDPOINT_URL
 }
 iot() { "$KL" iot "$@"; }
