@@ -105,23 +105,48 @@ void kl_conn_gone(struct kl_dp *dp, struct kl_conn *c, int graceful)
     if (s) {
         s->conn = NULL;
         c->sess = NULL;
-        if (s->will && !graceful) {
-            /* the Publish right to the will topic was checked at CONNECT */
-            if (s->will->retain) kl_tree_retain(b, s->will);
-            kl_route(dp, s->will, s);
+        int64_t now = kl_dp_now_ms();
+        if (!graceful && s->will && s->will_delay && s->persistent) {
+            /* MQTT 5 Will Delay: sent when the delay or the session ends, whichever is first,
+             * unless the client comes back before (the sweep runs once a second) */
+            uint32_t d = s->will_delay < s->expiry ? s->will_delay : s->expiry;
+            s->will_at = now + (int64_t)d * 1000;
+        } else if (!graceful) {
+            kl_sess_fire_will(dp, s);
+        } else {
+            kl_msg_unref(s->will);
+            s->will = NULL;
         }
-        kl_msg_unref(s->will);
-        s->will = NULL;
         if (!s->persistent)
             kl_sess_destroy(b, s);
         else
-            s->expire_ms = kl_dp_now_ms() + (int64_t)s->expiry * 1000;
+            s->expire_ms = now + (int64_t)s->expiry * 1000;
     }
     pthread_mutex_unlock(&b->lock);
     if (c->announced) {
-        kl_event_presence(dp, c, c->client_id, 0,
-                          graceful ? "CLIENT_INITIATED_DISCONNECT" : "CONNECTION_LOST");
-        kl_dp_log("client %s disconnected (%s)", c->client_id, graceful ? "clean" : "lost");
+        /* AWS's disconnectReason names */
+        const char *why = graceful ? "CLIENT_INITIATED_DISCONNECT" : "CONNECTION_LOST";
+        switch (c->disc_rc) {
+        case 0:
+            break;
+        case KL_RC_SESSION_TAKEN_OVER:
+            why = "DUPLICATE_CLIENTID";
+            break;
+        case KL_RC_NOT_AUTHORIZED:
+            why = "AUTHORIZATION_FAILURE";
+            break;
+        case KL_RC_KEEPALIVE_TIMEOUT:
+            why = "MQTT_KEEP_ALIVE_TIMEOUT";
+            break;
+        case KL_RC_SHUTTING_DOWN:
+            why = "SERVER_INITIATED_DISCONNECT";
+            break;
+        default:
+            why = "CLIENT_ERROR";
+            break;
+        }
+        kl_event_presence(dp, c, c->client_id, 0, why);
+        kl_dp_log("client %s disconnected (%s)", c->client_id, why);
     }
     c->announced = 0;
 }

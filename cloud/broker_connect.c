@@ -92,6 +92,7 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
     /* b->lock held */
     struct kl_session *s = kl_sess_find(b, c->client_id);
     if (s && !s->conn && s->expire_ms && s->expire_ms <= kl_dp_now_ms()) {
+        kl_sess_fire_will(dp, s);
         kl_sess_destroy(b, s); /* expired, the sweep has not come by yet */
         s = NULL;
     }
@@ -99,15 +100,13 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
         struct kl_conn *old = s->conn;
         old->sess = NULL;
         s->conn = NULL;
-        if (s->will) {
-            if (s->will->retain) kl_tree_retain(b, s->will);
-            kl_route(dp, s->will, s);
-            kl_msg_unref(s->will);
-            s->will = NULL;
-        }
+        /* the old connection's will goes out unless it asked for a delay (the session
+         * continues at once, MQTT 5 3.1.3.2.2) */
+        if (s->will && !s->will_delay) kl_sess_fire_will(dp, s);
         kl_conn_kill(old, KL_RC_SESSION_TAKEN_OVER);
     }
     if (s && ck->clean) {
+        kl_sess_fire_will(dp, s); /* a delayed will: the old session ends here */
         kl_sess_destroy(b, s);
         s = NULL;
     }
@@ -133,8 +132,11 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
     s->peer_recv_max = (ck->props.has & KL_PROP(KL_P_RECEIVE_MAX)) ? ck->props.receive_max : 65535;
     if (s->id.p) kl_principal_unref(s->id.p);
     s->id = id; /* the session owns the reference now */
+    /* a delayed will of the previous connection is not sent: the client is back */
     kl_msg_unref(s->will);
     s->will = NULL;
+    s->will_at = 0;
+    s->will_delay = 0;
     if (ck->will) {
         struct kl_wbuf pw = {0};
         if (c->version == 5) kl_msg_props_filter(&ck->will_props, &pw);

@@ -94,6 +94,7 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
 void kl_conn_close(struct kl_conn *c, int rc, const char *why)
 {
     if (c->state == KL_CS_CLOSING) return;
+    if (rc >= 0x80 && !c->disc_rc) c->disc_rc = (uint8_t)rc;
     if (rc >= 0x80 && c->version == 5 && c->state == KL_CS_ONLINE)
         kl_mqtt_send_disconnect(&c->out, (uint8_t)rc, why);
     c->state = KL_CS_CLOSING;
@@ -108,6 +109,8 @@ static int flush(struct kl_worker *w, struct kl_conn *c)
         conn_free(w, c);
         return -1;
     }
+    int rounds = 0;
+again:
     while (c->out_off < c->out.len) {
         size_t left = c->out.len - c->out_off;
         int n;
@@ -133,6 +136,17 @@ static int flush(struct kl_worker *w, struct kl_conn *c)
         atomic_fetch_add_explicit(&w->dp->m.bytes_out, n, memory_order_relaxed);
     }
     int want = c->out_off < c->out.len;
+    if (!want && c->pump_more && c->state == KL_CS_ONLINE) {
+        /* the socket took everything: move more of the session's queue out */
+        c->pump_more = 0;
+        c->out.len = c->out_off = 0;
+        if (++rounds > 16) {
+            kl_conn_wake(c); /* let the other connections of this worker have a turn */
+        } else {
+            kl_pump(w->dp, c);
+            if (c->out.len) goto again;
+        }
+    }
     if (!want) {
         /* idle connections keep no output buffer */
         free(c->out.p);
@@ -463,6 +477,7 @@ static void *worker_main(void *arg)
     }
     while (w->conns) {
         w->conns->graceful = 1; /* a server shutdown publishes no wills */
+        w->conns->disc_rc = KL_RC_SHUTTING_DOWN;
         conn_free(w, w->conns);
     }
     return NULL;

@@ -17,7 +17,7 @@ static int denied(struct kl_conn *c, const char *what, const uint8_t *name, size
     kl_dp_log("client %s: %s %.*s denied by policy", c->client_id, what, (int)n,
               (const char *)name);
     if (c->version != 5) {
-        kl_conn_close(c, -1, NULL);
+        kl_conn_close(c, KL_RC_NOT_AUTHORIZED, NULL); /* 3.1.1: closed, no DISCONNECT */
         return 1;
     }
     return 0;
@@ -168,7 +168,7 @@ void kl_handle_subscribe(struct kl_dp *dp, struct kl_conn *c, const uint8_t *b, 
     pthread_mutex_unlock(&br->lock);
     if (!s) return;
     if (deny && !v5) { /* AWS closes a v3.1.1 connection on a denied subscription */
-        kl_conn_close(c, -1, NULL);
+        kl_conn_close(c, KL_RC_NOT_AUTHORIZED, NULL); /* 3.1.1: closed, no DISCONNECT */
         return;
     }
     kl_mqtt_send_suback(&c->out, KL_MQTT_SUBACK, sub.pid, rcs, sub.n, v5);

@@ -147,6 +147,8 @@ void kl_pump(struct kl_dp *dp, struct kl_conn *c)
         s->qhead = (s->qhead + 1) % s->qcap;
         s->qlen--;
     }
+    /* stopped by the buffer threshold (not the in-flight window): flush() pumps again */
+    c->pump_more = s->qlen && c->out.len - c->out_off >= KL_DP_WBUF_PUMP;
     pthread_mutex_unlock(&b->lock);
 }
 

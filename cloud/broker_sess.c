@@ -107,13 +107,30 @@ int kl_sess_enqueue(struct kl_session *s, struct kl_msg *m, uint8_t qos, uint8_t
     return 0;
 }
 
+void kl_sess_fire_will(struct kl_dp *dp, struct kl_session *s)
+{
+    struct kl_msg *w = s->will;
+    s->will = NULL;
+    s->will_at = 0;
+    if (!w) return;
+    /* the Publish right to the will topic was checked at CONNECT */
+    if (w->retain) kl_tree_retain(&dp->broker, w);
+    kl_route(dp, w, s);
+    kl_msg_unref(w);
+}
+
 void kl_sess_expire(struct kl_dp *dp, int64_t now)
 {
     struct kl_broker *b = &dp->broker;
     for (size_t i = 0; i < b->nbuckets; i++)
         for (struct kl_session *s = b->sess[i], *nx; s; s = nx) {
             nx = s->hnext;
-            if (!s->conn && s->expire_ms && s->expire_ms <= now) kl_sess_destroy(b, s);
+            if (s->conn) continue;
+            if (s->will && s->will_at && s->will_at <= now) kl_sess_fire_will(dp, s);
+            if (s->expire_ms && s->expire_ms <= now) {
+                kl_sess_fire_will(dp, s); /* a session ending sends its delayed will */
+                kl_sess_destroy(b, s);
+            }
         }
 }
 

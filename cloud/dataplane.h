@@ -342,6 +342,7 @@ struct kl_session {
     uint64_t seen_seq; /* last routing pass that queued for this session */
     struct kl_msg *will;
     uint32_t will_delay;
+    int64_t will_at; /* a delayed will waiting (MQTT 5 Will Delay Interval); 0 = none */
 };
 
 struct kl_tnode;
@@ -365,6 +366,8 @@ void kl_sess_destroy(struct kl_broker *b, struct kl_session *s);
 int kl_sess_enqueue(struct kl_session *s, struct kl_msg *m, uint8_t qos, uint8_t retain,
                     uint32_t sub_id);
 void kl_sess_expire(struct kl_dp *dp, int64_t now_ms);
+/* Publishes the session's will now (retained too when flagged) and drops it. */
+void kl_sess_fire_will(struct kl_dp *dp, struct kl_session *s);
 
 /* Topic names and filters (broker_topic.c): 0 when acceptable. */
 int kl_topic_name_ok(const uint8_t *t, size_t n);
@@ -550,6 +553,8 @@ struct kl_conn {
     int fd;
     SSL *ssl;
     uint8_t state, version, dev, epout, graceful, announced;
+    uint8_t pump_more; /* the queue stopped at the output buffer's threshold */
+    uint8_t disc_rc;   /* reason code the server closed it with (presence event), 0 = none */
     uint16_t keepalive;
     int64_t deadline_ms;
     uint8_t *rbuf;

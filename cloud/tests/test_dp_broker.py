@@ -104,6 +104,20 @@ def wills(kd):
     got = s.recv()
     check(got["payload"] == b"asked" and got["props"].get(0x03) == b"text/plain" and
           got["props"].get(0x26) == [(b"k", b"v")], f"v5 will with properties: {got}")
+    # MQTT 5 Will Delay Interval: sent after the delay, not at all when the client is back
+    d = dev(kd, "wd", 5, cprops=[(0x11, 30)], will=("will/d", b"late", 1, False, [(0x18, 1)]))
+    d.close()
+    s.no_message(0.6)
+    t0 = time.time()
+    got = s.recv(4)
+    check(got["payload"] == b"late", f"delayed will: {got}")
+    check(time.time() - t0 < 2.5, "delayed will within a second of its delay")
+    d = dev(kd, "wd2", 5, cprops=[(0x11, 30)], will=("will/d2", b"never", 1, False, [(0x18, 2)]))
+    d.close()
+    time.sleep(0.3)
+    d = dev(kd, "wd2", 5, clean=False, cprops=[(0x11, 30)])
+    s.no_message(3.0)
+    d.disconnect()
     s.disconnect()
 
 
@@ -172,6 +186,8 @@ def sessions(kd):
     p5.disconnect()
     p.disconnect()
     # takeover: the old connection gets DISCONNECT 0x8E
+    watch = dev(kd, "twin-watch")
+    watch.subscribe(("$aws/events/presence/disconnected/twin", 1))
     old = dev(kd, "twin", 5)
     new = dev(kd, "twin", 5)
     try:
@@ -182,6 +198,10 @@ def sessions(kd):
     check(new.publish("t/x", "y", qos=1) in (0, 0x10), "new connection works")
     new.disconnect()
     kd.wait_log("client twin: session taken over")
+    reasons = sorted(json.loads(watch.recv()["payload"])["disconnectReason"] for _ in range(2))
+    check(reasons == ["CLIENT_INITIATED_DISCONNECT", "DUPLICATE_CLIENTID"],
+          f"presence disconnect reasons {reasons}")
+    watch.disconnect()
 
 
 def v5_properties(kd):
