@@ -185,6 +185,41 @@ def sessions(kd):
     c.disconnect()
     p5.disconnect()
     p.disconnect()
+    # an unacknowledged QoS 1 delivery is resent with DUP when the session comes back
+    u = dev(kd, "unacked", 4, clean=False)
+    u.subscribe(("ua/t", 1))
+    p4 = dev(kd, "ua-pub", 4)
+    p4.publish("ua/t", "again", qos=1)
+    t, f, b = u.packet(5)  # read it without PUBACK
+    check(t == 3 and not f & 8, "first delivery without DUP")
+    u.close()
+    time.sleep(0.2)
+    u = dev(kd, "unacked", 4, clean=False)
+    got = u.recv()
+    check(got["payload"] == b"again" and got["dup"] == 1 and got["qos"] == 1,
+          f"resent with DUP: {got}")
+    u.no_message(0.3)
+    u.disconnect()
+    # a QoS 2 PUBLISH sent twice before PUBREL is delivered once
+    q2 = dev(kd, "q2sub", 5)
+    q2.subscribe(("q2/t", 2))
+    body = mstr("q2/t") + b"\x00\x2a" + b"\x00" + b"once"
+    p5b = dev(kd, "q2pub", 5)
+    p5b.send(3, 4, body)
+    check(p5b.wait_for((5,))[2][:2] == b"\x00\x2a", "PUBREC")
+    p5b.send(3, 4 | 8, body)  # DUP resend
+    check(p5b.wait_for((5,))[2][:2] == b"\x00\x2a", "PUBREC again")
+    p5b.send(6, 2, b"\x00\x2a")
+    t, f, b = p5b.wait_for((7,))
+    check(len(b) == 2 or b[2] == 0, "PUBCOMP success")
+    p5b.send(6, 2, b"\x00\x2a")
+    t, f, b = p5b.wait_for((7,))
+    check(len(b) > 2 and b[2] == 0x92, "PUBREL for an unknown id: PUBCOMP 0x92")
+    check(q2.recv()["payload"] == b"once", "QoS 2 delivered")
+    q2.no_message(0.3)
+    q2.disconnect()
+    p5b.disconnect()
+    p4.disconnect()
     # takeover: the old connection gets DISCONNECT 0x8E
     watch = dev(kd, "twin-watch")
     watch.subscribe(("$aws/events/presence/disconnected/twin", 1))
