@@ -540,7 +540,10 @@ kl_status kl_mq_connect(struct kl_mq_client *c, const struct kl_mq_connect_opts 
             return KL_E_TIMEOUT;
         }
         size_t got = 0;
-        if (c->rx_len == c->cfg.rx_cap) return KL_E_PEER;
+        if (c->rx_len == c->cfg.rx_cap) {
+            set_err(c, "packet before CONNACK larger than the receive buffer", -1);
+            return KL_E_PEER;
+        }
         st = c->cfg.tr.recv(c->cfg.tr.ctx, c->cfg.rx + c->rx_len, c->cfg.rx_cap - c->rx_len, &got,
                             (uint32_t)(timeout_ms - (t - start)));
         if (st == KL_E_TIMEOUT) continue;
@@ -551,7 +554,10 @@ kl_status kl_mq_connect(struct kl_mq_client *c, const struct kl_mq_connect_opts 
                     -1);
             return st;
         }
-        if (got > c->cfg.rx_cap - c->rx_len) return KL_E_PEER;
+        if (got > c->cfg.rx_cap - c->rx_len) {
+            set_err(c, "transport overran", -1);
+            return KL_E_PEER;
+        }
         c->rx_len += got;
     }
 }

@@ -362,10 +362,11 @@ kl_status kl_mq_connect(struct kl_mq_client *c, const struct kl_mq_connect_opts 
 kl_status kl_mq_publish(struct kl_mq_client *c, const struct kl_mq_msg *m, uint16_t *pid);
 
 /* Subscribes and waits (timeout_ms) for SUBACK; codes (n entries, may be NULL) get the
- * granted QoS or failure codes. KL_E_REFUSED if any code is >= 0x80. */
+ * granted QoS or failure codes. KL_E_REFUSED if any code is >= 0x80. n is 1..64 (KL_E_ARG
+ * otherwise). Messages that arrive meanwhile go to on_message as usual. */
 kl_status kl_mq_subscribe(struct kl_mq_client *c, const struct kl_mq_sub *subs, size_t n,
                           const struct kl_mq_props *props, uint32_t timeout_ms, uint8_t *codes);
-/* Unsubscribes and waits for UNSUBACK (codes only on MQTT 5; may be NULL). */
+/* Unsubscribes (1..64 filters) and waits for UNSUBACK (codes only on MQTT 5; may be NULL). */
 kl_status kl_mq_unsubscribe(struct kl_mq_client *c, const char *const *filters, size_t n,
                             const struct kl_mq_props *props, uint32_t timeout_ms, uint8_t *codes);
 
