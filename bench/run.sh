@@ -3,8 +3,8 @@
 # (bench/loadgen.c), the physical limit from `openssl speed`, provisioning, chip overhead
 # and the device footprint. Writes bench/results/bench.md, bench.json and bench.png.
 # usage: bench/run.sh [BUILD_BIN_DIR]        (default build/bin; `make bench` builds it)
-# Environment (defaults in brackets): BENCH_RUNS [3], BENCH_HS_SECONDS [6],
-# BENCH_PUB_SECONDS [3], BENCH_IDLE_LEVELS ["1000 5000 15000"], BENCH_PROV_N [20],
+# Environment (defaults in brackets): BENCH_RUNS [3], BENCH_HS_SECONDS [5],
+# BENCH_PUB_SECONDS [2], BENCH_IDLE_LEVELS ["1000 5000 15000"], BENCH_PROV_N [20],
 # BENCH_PROFILE [1: perf-profile both brokers during handshakes into results/profile.txt; 0 = skip].
 # BENCH_BUDGET [660 s: idle runs after the first start only if they fit],
 # BENCH_OUT [bench/results], BENCH_ONLY [all: or some of "speed hs idle fanin prov chip size"].
@@ -15,8 +15,8 @@ BIN=${1:-$SRC/build/bin}
 BIN=$(cd "$BIN" && pwd)
 OUT=${BENCH_OUT:-$SRC/bench/results}
 RUNS=${BENCH_RUNS:-3}
-HS_SECS=${BENCH_HS_SECONDS:-6}
-PUB_SECS=${BENCH_PUB_SECONDS:-3}
+HS_SECS=${BENCH_HS_SECONDS:-5}
+PUB_SECS=${BENCH_PUB_SECONDS:-2}
 LEVELS=${BENCH_IDLE_LEVELS:-"1000 5000 15000"}
 PROV_N=${BENCH_PROV_N:-20}
 BUDGET=${BENCH_BUDGET:-660}
@@ -34,6 +34,7 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 [ "$(ulimit -n)" -ge 16500 ] || echo "bench: warning: only $(ulimit -n) open files allowed"
 
+mkdir -p "$OUT" || exit 1
 T=$(mktemp -d /tmp/kl-bench.XXXXXX)
 PIDS=""
 cleanup() {
@@ -266,8 +267,11 @@ idle_round() { # broker run
   for lvl in $LEVELS; do
     need=$((lvl - prev))
     local first=$((k + 1)) j
-    while [ "$need" -gt 0 ]; do   # at most 5,000 connections per generator process
-      chunk=$((need > 5000 ? 5000 : need)); k=$((k + 1))
+    # at least 2 generator processes per level (both cores), at most 5,000 connections each
+    local nproc=$(((need + 4999) / 5000)); [ "$nproc" -lt 2 ] && nproc=2
+    local per=$(((need + nproc - 1) / nproc))
+    while [ "$need" -gt 0 ]; do
+      chunk=$((need > per ? per : need)); k=$((k + 1))
       "${LG[@]}" idle --port "$port" "${LGARGS[@]}" --conns "$chunk" --hold 600 --id "idle$k" >"$T/idle.$k" 2>"$T/idle.$k.err" &
       IDLE_PIDS="$IDLE_PIDS $!"
       need=$((need - chunk))
