@@ -315,6 +315,87 @@ def pin_seeds():
             b"junk -----BEGIN PUBLIC KEY-----\n====\n-----END PUBLIC KEY-----"]
 
 
+def resp_seeds():
+    ok = lambda payload, st=0: b"\x01" + u16(1 + len(payload)) + bytes([st]) + payload
+    s = []
+    lens = [59, 12, 16, 27, 100, 50, 6 * 5, 4, 4, 64, 64, 32, 72, 64, 1, 0, 32, 32, 1, 32, 0,
+            1, 64, 2000, 1999, 0, 2048]
+    for start in range(9):
+        s.append(bytes([start]) + b"".join(ok(bytes([0x30 + i]) * n) for i, n in enumerate(lens)))
+    s.append(b"\x08" + ok(POINT[1:]) + ok(POINT[1:] + bytes(32)) + b"\x03" + u16(20) + bytes(20))
+    s.append(b"\x00" + ok(b"", 0x81) + b"\x00" + u16(6) + b"\xf7\x00\x00\x05\x00\x00")
+    return s
+
+
+def varint(v):
+    o = b""
+    while True:
+        d = v % 128
+        v //= 128
+        o += bytes([d | (0x80 if v else 0)])
+        if not v:
+            return o
+
+
+def mq(t, flags, body):
+    return bytes([(t << 4) | flags]) + varint(len(body)) + body
+
+
+def mqstr(x):
+    return u16(len(x)) + x
+
+
+def mqtt_seeds():
+    props = (b"\x11" + u32(60) + b"\x12" + mqstr(b"cid") + b"\x13" + u16(30) + b"\x21" + u16(10) +
+             b"\x22" + u16(5) + b"\x24\x01" + b"\x25\x01" + b"\x26" + mqstr(b"k") + mqstr(b"v") +
+             b"\x27" + u32(65536) + b"\x28\x01\x29\x01\x2a\x00" + b"\x15" + mqstr(b"m") +
+             b"\x16" + mqstr(b"data") + b"\x1f" + mqstr(b"why"))
+    pprops = (b"\x01\x01" + b"\x02" + u32(10) + b"\x03" + mqstr(b"text/plain") + b"\x08" + mqstr(b"r/t") +
+              b"\x09" + mqstr(b"corr") + b"\x0b" + varint(7) + b"\x23" + u16(1))
+    v5 = (mq(2, 0, b"\x00\x00" + varint(len(props)) + props) +
+          mq(3, 2, mqstr(b"cmd/t/x") + u16(1) + varint(len(pprops)) + pprops + b"payload") +
+          mq(3, 0, mqstr(b"a/b") + b"\x00" + b"qos0") + mq(4, 0, u16(1) + b"\x10\x00") + mq(5, 0, u16(2)) +
+          mq(6, 2, u16(3) + b"\x00\x00") + mq(7, 0, u16(4)) + mq(9, 0, u16(5) + b"\x00\x00\x01\x80") +
+          mq(11, 0, u16(6) + b"\x00\x00\x11") + mq(13, 0, b"") + mq(14, 0, b"\x8e\x00") +
+          mq(15, 0, b"\x18" + varint(8) + b"\x15" + mqstr(b"m") + b"\x16" + u16(0)))
+    v311 = (mq(2, 0, b"\x01\x00") + mq(3, 4, mqstr(b"dt/x") + u16(9) + b"hi") + mq(4, 0, u16(1)) +
+            mq(9, 0, u16(2) + b"\x01\x80") + mq(11, 0, u16(3)) + mq(13, 0, b""))
+    return [b"\x01" + v5, b"\x00" + v311, b"\x0b" + varint(len(props)) + props,
+            b"\x0d" + varint(len(pprops)) + pprops, b"\x09" + varint(3) + b"\x18" + u32(5)[:2]]
+
+
+def mqtt_client_seeds():
+    def split(b, k=63):
+        o = b""
+        while b:
+            o += bytes([k]) + b[:k + 1]
+            b = b[k + 1:]
+        return o
+    props = b"\x21" + u16(10) + b"\x24\x01" + b"\x27" + u32(2000)
+    v5 = (mq(2, 0, b"\x00\x00" + varint(len(props)) + props) + mq(9, 0, u16(1) + b"\x00\x01\x02") +
+          mq(4, 0, u16(2)) + mq(5, 0, u16(3)) + mq(7, 0, u16(3)) +
+          mq(3, 2, mqstr(b"cmd/dev-1/reboot") + u16(7) + b"\x00" + b"now") +
+          mq(3, 4, mqstr(b"cmd/dev-1/x") + u16(8) + b"\x00" + b"q2") + mq(6, 2, u16(8)) +
+          mq(13, 0, b"") + mq(14, 0, b"\x8e\x00"))
+    v311 = (mq(2, 0, b"\x00\x00") + mq(9, 0, u16(1) + b"\x01\x02") + mq(4, 0, u16(2)) + mq(5, 0, u16(3)) +
+            mq(7, 0, u16(3)) + mq(3, 0, mqstr(b"cmd/dev-1/a") + b"hello") + mq(13, 0, b""))
+    auth = (mq(15, 0, b"\x18" + varint(12) + b"\x15" + mqstr(b"m") + b"\x16" + mqstr(b"nonce")) +
+            mq(2, 0, b"\x00\x00\x00"))
+    return [b"\x19" + split(v5), b"\x18" + split(v311), b"\x05" + split(auth, 3), b"\x1b" + split(v5, 5),
+            b"\x01" + split(mq(2, 0, b"\x00\x87\x00"))]
+
+
+def jwt_seeds():
+    import base64
+    b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+    hdr = b'{"alg":"ES256","typ":"JWT","x5c":["' + base64.b64encode(SRV) + b'"]}'
+    pay = b'{"iss":"dev","aud":"localhost","iat":1700000000,"exp":1700003600,"nonce":"abc"}'
+    tok = b64u(hdr) + b"." + b64u(pay) + b"." + b64u(bytes(range(64)))
+    return [b"\x00" + tok, b"\x80" + tok, b"\x00" + b64u(b'{"alg":"HS256"}') + b"." + b"." + b64u(bytes(64)),
+            b"\x01" + pay, b"\x01" + b'{"alg":"ES256","alg":"x"}', b"\x01" + b'{"a":[1,{"b":"c"}],"alg":"\\u0041"}',
+            b"\x02" + base64.b64encode(SRV[:50]), b"\x02" + b64u(SRV[:31]), b"\x02" + b"ab=c"]
+
+
 def main():
     write("chip_cmds", chip_seeds())
     write("chip_frame", frame_seeds())
@@ -326,6 +407,10 @@ def main():
     write("state_decode", state_seeds())
     write("pki_parse", pki_seeds())
     write("host_pin", pin_seeds())
+    write("host_resp", resp_seeds())
+    write("mqtt_codec", mqtt_seeds())
+    write("jwt_parse", jwt_seeds())
+    write("mqtt_client", mqtt_client_seeds())
     return 0
 
 
