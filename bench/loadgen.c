@@ -38,7 +38,7 @@
 #define QOS1_INFLIGHT 10 /* per publisher: below both brokers' receive limits */
 #define RAMP_CAP_NS (120ll * 1000000000ll)
 
-enum { ST_TCP, ST_TLS, ST_CONNACK, ST_SUBACK, ST_READY, ST_DEAD };
+enum { ST_TCP, ST_TLS, ST_CONNACK, ST_SUBACK, ST_READY, ST_BYE, ST_DEAD };
 enum { R_HS, R_IDLE, R_PUB, R_SUB };
 
 struct conn {
@@ -255,10 +255,11 @@ static int on_packet(struct conn *c, uint8_t tf, const uint8_t *b, size_t n)
         if (c->role == R_HS) {
             G.done++;
             lat_add(now_ns() - c->t0);
+            /* DISCONNECT, then wait for the broker to close (a clean end for both brokers) */
             static const uint8_t disc[2] = {0xE0, 0};
             out_put(c, disc, 2);
-            flush(c);
-            return 1; /* finished */
+            c->state = ST_BYE;
+            return 0;
         }
         if (c->role == R_SUB) {
             mq_subscribe(c, "bench/#", G.qos);
@@ -308,7 +309,7 @@ static int pump_in(struct conn *c)
         if (r <= 0) {
             int e = SSL_get_error(c->ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-            return -1;
+            return c->state == ST_BYE ? 1 : -1; /* the broker closed after our DISCONNECT */
         }
         c->inlen += (size_t)r;
         size_t off = 0;
