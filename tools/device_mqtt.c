@@ -405,6 +405,12 @@ kl_status kl_dev_connect(struct kl_dev_conn *d, const struct kl_dev_opts *o,
         return st;
     }
     if (session_present) *session_present = ack.session_present;
+    /* the tools keep no copy of what they published: messages the old connection left
+     * unacknowledged are given up (the client already resent PUBREL for QoS 2 halves) */
+    for (size_t i = 0; i < sizeof d->slots / sizeof d->slots[0]; i++)
+        if (d->slots[i].state == KL_MQ_SLOT_WAIT_PUBACK ||
+            d->slots[i].state == KL_MQ_SLOT_WAIT_PUBREC)
+            d->slots[i].state = KL_MQ_SLOT_FREE;
     if (o->verbose)
         kl_dev_log(o, "MQTT %s connected as %s (%s) in %llu ms%s",
                    o->version == KL_MQ_V5 ? "5" : "3.1.1", o->client_id,

@@ -47,7 +47,7 @@ use_identity_as_username true
 allow_anonymous false
 user root
 CONF
-mosquitto -c "$T/m.conf" -v >"$T/mosquitto.log" 2>&1 & PIDS+=($!)
+mosquitto -c "$T/m.conf" -v >"$T/mosquitto.log" 2>&1 & MQPID=$!; PIDS+=($MQPID)
 wait_for python3 -c "import socket;socket.create_connection(('127.0.0.1',$mp))" || fail "mosquitto did not start"
 M=(-h localhost -p "$mp" --cafile "$T/sroot.pem" --cert "$T/cli.pem" --key "$T/cli.key" --tls-version tlsv1.2)
 D=(--device "unix:$sock" --endpoint "localhost:$mp" --thing DEV1)
@@ -93,6 +93,24 @@ openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl ec -pubout
 timeout 20 "$B/keylink" device pub "${D[@]}" --pin "$T/wrong.pem" --topic pinned --message no 2>"$T/pin.err" \
   && fail "a wrong pin was accepted"
 grep -q "not the pinned one" "$T/pin.err" || fail "wrong pin: unclear: $(cat "$T/pin.err")"
+
+# keylink device run across a broker restart: connection lost, retries with backoff, connected
+# again, telemetry goes on; SIGTERM stops it cleanly
+"$B/keylink" device run "${D[@]}" --mqtt 5 --persistent --session-expiry 60 --interval 0.3 --qos 1 \
+  --backoff-max 1 >"$T/run.out" 2>"$T/run.err" & rp=$!
+wait_for grep -q "^telemetry seq=2 " "$T/run.out" || fail "run: no telemetry: $(cat "$T/run.out" "$T/run.err")"
+kill $MQPID; wait $MQPID 2>/dev/null
+wait_for grep -q "^lost reason=" "$T/run.out" || fail "run did not notice the broker going away: $(cat "$T/run.out")"
+wait_for grep -q "^retry attempt=" "$T/run.out" || fail "run did not retry: $(cat "$T/run.out")"
+mosquitto -c "$T/m.conf" >"$T/mosquitto2.log" 2>&1 & MQPID=$!; PIDS+=($MQPID)
+for i in $(seq 100); do [ "$(grep -c '^connected ' "$T/run.out")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c '^connected ' "$T/run.out")" -ge 2 ] || fail "run did not reconnect: $(cat "$T/run.out")"
+n0=$(grep -c '^telemetry ' "$T/run.out")
+for i in $(seq 50); do [ "$(grep -c '^telemetry ' "$T/run.out")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c '^telemetry ' "$T/run.out")" -gt "$n0" ] || fail "no telemetry after the reconnect: $(cat "$T/run.out")"
+kill -TERM $rp; wait $rp || fail "run did not stop cleanly: $(cat "$T/run.err")"
+grep -q "^stopped .*reason=signal" "$T/run.out" || fail "run stop line: $(tail -2 "$T/run.out")"
+wait_for python3 -c "import socket;socket.create_connection(('127.0.0.1',$mp))" || fail "mosquitto restart"
 
 # a server name the certificate does not carry is refused, nothing is published
 timeout 20 "$B/keylink" device pub "${D[@]}" --server-name wrong.example --topic x --message y 2>"$T/bad.err" \
