@@ -18,6 +18,8 @@
 
 #include <jansson.h>
 
+#include "common_fs.h"
+#include "common_hex.h"
 #include "common_pass.h"
 #include "keylink/se.h"
 #include "keylink/se_tls.h"
@@ -76,28 +78,6 @@ static void msg(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static int join(char *buf, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(buf, cap, "%s/%s", dir, name);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
-static int make_dir(const char *dir)
-{
-    char tmp[PATH_MAX];
-    if (strlen(dir) >= sizeof tmp) return -1;
-    strcpy(tmp, dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    struct stat sb;
-    return stat(tmp, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
-}
-
 /* AWS thing names: [a-zA-Z0-9:_-]+; here at most THING_MAX, the CN limit. */
 static int thing_ok(const char *t)
 {
@@ -115,16 +95,6 @@ static int thing_ok(const char *t)
 static int uri_ok(const char *u)
 {
     return (!strncmp(u, "unix:", 5) && u[5]) || (!strncmp(u, "mem:", 4) && u[4]);
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char h[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = h[b[i] >> 4];
-        out[2 * i + 1] = h[b[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 /* A chip status as words for a person. */
@@ -283,8 +253,8 @@ static int provision(const struct job *j, const char *uri, const char *thing, co
 {
     const struct opts *o = j->o;
     char cert_path[PATH_MAX], csr_path[PATH_MAX];
-    if (join(cert_path, sizeof cert_path, dir, CERT_NAME) ||
-        join(csr_path, sizeof csr_path, dir, CSR_NAME)) {
+    if (kl_tool_join(cert_path, sizeof cert_path, dir, CERT_NAME) ||
+        kl_tool_join(csr_path, sizeof csr_path, dir, CSR_NAME)) {
         msg(err, cap, "output directory name too long");
         return -1;
     }
@@ -316,7 +286,7 @@ static int provision(const struct job *j, const char *uri, const char *thing, co
         msg(err, cap, "cannot read the chip's status: %s (%s)", kl_status_name(st), why(st));
         goto out;
     }
-    hex(cs.serial, sizeof cs.serial, res->serial);
+    kl_tool_hex(cs.serial, sizeof cs.serial, res->serial, sizeof res->serial);
     if (cs.lifecycle == KL_SE_LC_TERMINATED) {
         msg(err, cap, "the chip is TERMINATED; its life cycle allows no provisioning");
         goto out;
@@ -414,7 +384,7 @@ static int provision(const struct job *j, const char *uri, const char *thing, co
         goto out;
     }
     /* 6. the files, last */
-    if (make_dir(dir) != 0) {
+    if (kl_tool_mkdir_p(dir) != 0) {
         msg(err, cap, "cannot create the directory %s: %s", dir, strerror(errno));
         goto out;
     }
@@ -745,7 +715,8 @@ static int write_bulk(const struct job *j, const struct rows *r)
         const struct row *w = &r->v[i];
         if (!w->done) continue;
         char dir[PATH_MAX], p[PATH_MAX];
-        if (join(dir, sizeof dir, o->out_dir, w->thing) || join(p, sizeof p, dir, CERT_NAME)) {
+        if (kl_tool_join(dir, sizeof dir, o->out_dir, w->thing) ||
+            kl_tool_join(p, sizeof p, dir, CERT_NAME)) {
             rc = -1;
             break;
         }
@@ -762,7 +733,7 @@ static int write_bulk(const struct job *j, const struct rows *r)
                               w->serial, "CertificatePem", pem, "CACertificatePem", ca_pem);
         if (o->csr) {
             char q[PATH_MAX];
-            char *csr = join(q, sizeof q, dir, CSR_NAME) ? NULL : slurp(q);
+            char *csr = kl_tool_join(q, sizeof q, dir, CSR_NAME) ? NULL : slurp(q);
             if (csr && b) json_object_set_new(b, "CSR", json_string(csr));
             free(csr);
         }
@@ -770,9 +741,9 @@ static int write_bulk(const struct job *j, const struct rows *r)
         free(pem);
     }
     char p1[PATH_MAX], p2[PATH_MAX], p3[PATH_MAX];
-    if (rc == 0 && (join(p1, sizeof p1, o->out_dir, BULK_NAME) ||
-                    join(p2, sizeof p2, o->out_dir, AWS_BULK_NAME) ||
-                    join(p3, sizeof p3, o->out_dir, AWS_TEMPLATE_NAME)))
+    if (rc == 0 && (kl_tool_join(p1, sizeof p1, o->out_dir, BULK_NAME) ||
+                    kl_tool_join(p2, sizeof p2, o->out_dir, AWS_BULK_NAME) ||
+                    kl_tool_join(p3, sizeof p3, o->out_dir, AWS_TEMPLATE_NAME)))
         rc = -1;
     if (rc == 0 && (kl_pki_file_write(p1, ours ? ours : "", ours_len, 0644, 1) != KL_OK ||
                     kl_pki_file_write(p2, aws ? aws : "", aws_len, 0644, 1) != KL_OK ||
@@ -816,13 +787,13 @@ static int run_batch(const struct job *j)
         rows_free(&r);
         return 2;
     }
-    if (make_dir(o->out_dir) != 0) {
+    if (kl_tool_mkdir_p(o->out_dir) != 0) {
         fprintf(stderr, PROG ": cannot create the directory %s: %s\n", o->out_dir, strerror(errno));
         rows_free(&r);
         return 1;
     }
     char ledger[PATH_MAX];
-    if (join(ledger, sizeof ledger, o->out_dir, LEDGER_NAME)) {
+    if (kl_tool_join(ledger, sizeof ledger, o->out_dir, LEDGER_NAME)) {
         rows_free(&r);
         return 2;
     }
@@ -843,7 +814,7 @@ static int run_batch(const struct job *j)
         char dir[PATH_MAX], err[768] = "";
         struct result res;
         memset(&res, 0, sizeof res);
-        int rc = join(dir, sizeof dir, o->out_dir, w->thing) ? -1 : 0;
+        int rc = kl_tool_join(dir, sizeof dir, o->out_dir, w->thing) ? -1 : 0;
         if (rc)
             msg(err, sizeof err, "output directory name too long");
         else

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common_fs.h"
 #include "common_pass.h"
 #include "kl_pki.h"
 
@@ -108,29 +109,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 static int join(char *buf, size_t cap, const char *dir, const char *name)
 {
-    int n = snprintf(buf, cap, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= cap) {
+    if (kl_tool_join(buf, cap, dir, name) != 0) {
         fprintf(stderr, PROG ": output directory name too long\n");
         return -1;
     }
     return 0;
-}
-
-/* mkdir -p for the output directory (0755; the key itself is 0600). */
-static int make_dir(const char *dir)
-{
-    char tmp[PATH_MAX];
-    if (strlen(dir) >= sizeof tmp) return -1;
-    strcpy(tmp, dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    struct stat sb;
-    return stat(tmp, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
 }
 
 static int fail(kl_status st)
@@ -240,7 +223,7 @@ int main(int argc, char **argv)
             (st = kl_pki_key_read_encrypted(kp, pass, passlen, &key)) != KL_OK ||
             (st = kl_pki_check_ca(cert, key)) != KL_OK)
             rc = fail(st);
-    } else if (make_dir(o.out_dir) != 0) {
+    } else if (kl_tool_mkdir_p(o.out_dir) != 0) {
         fprintf(stderr, PROG ": cannot create the directory %s: %s\n", o.out_dir, strerror(errno));
         rc = 1;
     } else if ((rc = new_ca(&o, pass, passlen, &key, &cert, &key_pem, &key_len)) == 0) {
