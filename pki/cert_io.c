@@ -58,22 +58,11 @@ kl_status kl_pki_cert_to_pem(X509 *cert, char **pem, size_t *pemlen)
 {
     if (!cert || !pem || !pemlen) return kl_pki_fail(KL_E_ARG, "missing argument");
     BIO *b = BIO_new(BIO_s_mem());
-    char *mem = NULL;
-    long n;
-    kl_status st = KL_OK;
-    if (!b || !PEM_write_bio_X509(b, cert) || (n = BIO_get_mem_data(b, &mem)) <= 0) {
+    kl_status st;
+    if (!b || !PEM_write_bio_X509(b, cert))
         st = kl_pki_fail_ssl(KL_E_INTERNAL, "cannot PEM-encode the certificate");
-    } else {
-        char *s = malloc((size_t)n + 1);
-        if (!s) {
-            st = kl_pki_fail(KL_E_INTERNAL, "out of memory");
-        } else {
-            memcpy(s, mem, (size_t)n);
-            s[n] = 0;
-            *pem = s;
-            *pemlen = (size_t)n;
-        }
-    }
+    else
+        st = kl_pki_bio_to_string(b, pem, pemlen);
     BIO_free(b);
     return st;
 }

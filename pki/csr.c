@@ -102,18 +102,11 @@ kl_status kl_pki_csr_to_pem(X509_REQ *req, char **pem, size_t *pemlen)
 {
     if (!req || !pem || !pemlen) return kl_pki_fail(KL_E_ARG, "missing argument");
     BIO *b = BIO_new(BIO_s_mem());
-    char *mem = NULL;
-    long n;
-    kl_status st = KL_OK;
-    if (!b || !PEM_write_bio_X509_REQ(b, req) || (n = BIO_get_mem_data(b, &mem)) <= 0) {
+    kl_status st;
+    if (!b || !PEM_write_bio_X509_REQ(b, req))
         st = kl_pki_fail_ssl(KL_E_INTERNAL, "cannot PEM-encode the request");
-    } else if (!(*pem = malloc((size_t)n + 1))) {
-        st = kl_pki_fail(KL_E_INTERNAL, "out of memory");
-    } else {
-        memcpy(*pem, mem, (size_t)n);
-        (*pem)[n] = 0;
-        *pemlen = (size_t)n;
-    }
+    else
+        st = kl_pki_bio_to_string(b, pem, pemlen);
     BIO_free(b);
     return st;
 }

@@ -11,21 +11,6 @@
 
 #include "pki_int.h"
 
-/* Copy a memory BIO's contents into a NUL-terminated malloc'd string. */
-static kl_status bio_to_string(BIO *b, char **out, size_t *outlen)
-{
-    char *mem = NULL;
-    long n = BIO_get_mem_data(b, &mem);
-    if (n <= 0 || !mem) return kl_pki_fail(KL_E_INTERNAL, "PEM encoding produced nothing");
-    char *s = malloc((size_t)n + 1);
-    if (!s) return kl_pki_fail(KL_E_INTERNAL, "out of memory");
-    memcpy(s, mem, (size_t)n);
-    s[n] = 0;
-    *out = s;
-    *outlen = (size_t)n;
-    return KL_OK;
-}
-
 kl_status kl_pki_key_encrypt_pem(EVP_PKEY *key, const char *pass, size_t passlen, char **pem,
                                  size_t *pemlen)
 {
@@ -69,7 +54,7 @@ kl_status kl_pki_key_encrypt_pem(EVP_PKEY *key, const char *pass, size_t passlen
         st = kl_pki_fail_ssl(KL_E_INTERNAL, "cannot PEM-encode the key");
         goto done;
     }
-    st = bio_to_string(b, pem, pemlen);
+    st = kl_pki_bio_to_string(b, pem, pemlen);
 done:
     BIO_free(b);
     X509_SIG_free(enc);

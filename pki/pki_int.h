@@ -24,6 +24,10 @@ kl_status kl_pki_set_validity(X509 *cert, int days, X509 *limit);
 /* Subject with the single attribute CN = cn (1..64 bytes of UTF-8). */
 kl_status kl_pki_name_cn(const char *cn, X509_NAME **out);
 
+/* Copy a memory BIO's contents into a NUL-terminated malloc'd string (*outlen without
+ * the NUL); *out is untouched on failure. */
+kl_status kl_pki_bio_to_string(BIO *b, char **out, size_t *outlen);
+
 /* 1 if `key` is an EC key on P-256. */
 int kl_pki_is_p256(EVP_PKEY *key);
 
