@@ -148,8 +148,14 @@ again:
         }
     }
     if (!want) {
-        /* idle connections keep no output buffer */
-        free(c->out.p);
+        /* idle connections keep no output buffer: it goes back to the worker for the next
+         * connection that has something to say (no malloc per message) */
+        if (!w->spare.p && !c->out.oom && c->out.cap <= 2 * KL_DP_WBUF_PUMP) {
+            w->spare = c->out;
+            w->spare.len = 0;
+        } else {
+            free(c->out.p);
+        }
         memset(&c->out, 0, sizeof c->out);
         c->out_off = 0;
         if (c->state == KL_CS_CLOSING) {
@@ -254,9 +260,19 @@ static void log_tls_failure(struct kl_conn *c)
         kl_dp_log("TLS handshake with %s failed: %s", c->ip, msg);
 }
 
+/* Lends the worker's spare output buffer to a connection about to be served. */
+static void lend(struct kl_worker *w, struct kl_conn *c)
+{
+    if (!c->out.p && w->spare.p) {
+        c->out = w->spare;
+        memset(&w->spare, 0, sizeof w->spare);
+    }
+}
+
 static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
 {
     struct kl_dp *dp = w->dp;
+    lend(w, c);
     if (c->state == KL_CS_TLS) {
         ERR_clear_error();
         int r = SSL_do_handshake(c->ssl);
@@ -405,6 +421,7 @@ static void mailbox(struct kl_worker *w)
         if (c) c->mb_kill = 0;
         pthread_mutex_unlock(&w->mb_lock);
         if (!c) break;
+        lend(w, c);
         if (kill) {
             if (rc == KL_RC_SESSION_TAKEN_OVER)
                 kl_dp_log("client %s: session taken over by a new connection", c->client_id);
@@ -665,6 +682,7 @@ void kl_dp_stop(struct kl_dp *dp)
         if (w->ep >= 0) close(w->ep);
         if (w->evfd >= 0) close(w->evfd);
         free(w->scratch);
+        free(w->spare.p);
         pthread_mutex_destroy(&w->mb_lock);
     }
     free(dp->workers);

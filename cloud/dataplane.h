@@ -587,6 +587,7 @@ struct kl_worker {
     size_t nconns;
     uint8_t *scratch;
     size_t scratch_cap;
+    struct kl_wbuf spare; /* an output buffer between two connections */
     int64_t next_tick, next_expire;
 };
 
