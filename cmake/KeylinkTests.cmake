@@ -26,6 +26,7 @@ function(kl_add_tests)
       add_executable(${tname} ${f})
       set_target_properties(${tname} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
       target_link_libraries(${tname} PRIVATE ${KT_LIBS})
+      target_include_directories(${tname} PRIVATE ${CMAKE_SOURCE_DIR}/tests/support) # kl_test.h
       add_test(NAME ${tname} COMMAND ${tname})
     elseif(ext STREQUAL ".sh")
       add_test(NAME ${tname} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${f})

@@ -1,18 +1,11 @@
 /* Frame codec: CRC known answer, byte-exact frames from docs/protocol.md, every reject. */
+#include "kl_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "keylink/frame.h"
-
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void crc_known_answers(void)
 {
@@ -120,8 +113,8 @@ int main(void)
     doc_examples();
     round_trips();
     rejects();
-    if (fails) {
-        fprintf(stderr, "test_frame: %d failures\n", fails);
+    if (kl_fails) {
+        fprintf(stderr, "test_frame: %d failures\n", kl_fails);
         return 1;
     }
     printf("test_frame: ok\n");

@@ -3,20 +3,13 @@
  * SHA-256 examples, RFC 4231 HMAC, RFC 5869 HKDF, FIPS 197 AES, the GCM specification's
  * test cases, and P-256 points (1G, 2G, (n-1)G, RFC 6979's key).
  */
+#include "kl_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../hcx.h" /* private header of host/ */
-
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static size_t unhex(const char *h, uint8_t *out, size_t cap)
 {
@@ -367,8 +360,8 @@ int main(void)
     test_gcm();
     test_p256();
     test_util();
-    if (fails) {
-        fprintf(stderr, "%d check(s) failed\n", fails);
+    if (kl_fails) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
         return 1;
     }
     printf("hcx known answers ok\n");

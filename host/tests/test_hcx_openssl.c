@@ -4,6 +4,8 @@
  * keys, IVs, aad and lengths (and decryption of OpenSSL's output), and SHA-256, HMAC and
  * HKDF on random inputs. The two implementations share no code.
  */
+#include "kl_test.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -15,14 +17,6 @@
 
 #include "../hcx.h" /* private header of host/ */
 
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 #define REQUIRE(c)                                                                                 \
     do {                                                                                           \
         if (!(c)) {                                                                                \
@@ -189,8 +183,8 @@ int main(void)
     test_ecdh();
     test_gcm();
     test_hash_mac_kdf();
-    if (fails) {
-        fprintf(stderr, "%d check(s) failed\n", fails);
+    if (kl_fails) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
         return 1;
     }
     printf("hcx agrees with OpenSSL: 200 ECDH pairs, 200 AES-GCM, 100 SHA/HMAC/HKDF\n");

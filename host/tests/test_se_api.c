@@ -1,18 +1,11 @@
 /* Chip API pieces that need no chip: URI handling, transport table, text forms. */
+#include "kl_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "keylink/se.h"
-
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static struct kl_se se;
 
@@ -278,8 +271,8 @@ int main(void)
     response_checks();
     request_layouts();
     text();
-    if (fails) {
-        fprintf(stderr, "test_se_api: %d failures\n", fails);
+    if (kl_fails) {
+        fprintf(stderr, "test_se_api: %d failures\n", kl_fails);
         return 1;
     }
     printf("test_se_api: ok\n");

@@ -5,6 +5,8 @@
  * values are published known answers (FIPS 180-2, RFC 4231, the GCM spec) or checks
  * the chip cannot fake (a signature that verifies and stops verifying when flipped).
  */
+#include "kl_test.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,34 +19,6 @@
 #include "keylink/channel.h"
 #include "keylink/se.h"
 #include "transport_mem.h"
-
-static int fails;
-static const char *where = "";
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d [%s]: CHECK failed: %s\n", __FILE__, __LINE__, where, #c);      \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        kl_status st_ = (expr);                                                                    \
-        if (st_ != KL_OK) {                                                                        \
-            fprintf(stderr, "%s:%d [%s]: %s -> %s\n", __FILE__, __LINE__, where, #expr,            \
-                    kl_status_name(st_));                                                          \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define IS(expr, want)                                                                             \
-    do {                                                                                           \
-        kl_status st_ = (expr);                                                                    \
-        if (st_ != (want)) {                                                                       \
-            fprintf(stderr, "%s:%d [%s]: %s -> %s, want %s\n", __FILE__, __LINE__, where, #expr,   \
-                    kl_status_name(st_), kl_status_name(want));                                    \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static struct kl_se se;
 static int in_channel; /* the current run goes through the secure channel */
@@ -81,7 +55,7 @@ static void management(void)
     OK(kl_se_ping(&se, NULL, 0));
     /* a full frame both ways (inside the channel the tag and inner byte take 17) */
     OK(kl_se_ping(&se, big, in_channel ? KL_SE_CHANNEL_MAX_INNER : sizeof big));
-    if (in_channel) IS(kl_se_ping(&se, big, KL_SE_CHANNEL_MAX_INNER + 1), KL_E_BAD_LENGTH);
+    if (in_channel) CHECK_ST(kl_se_ping(&se, big, KL_SE_CHANNEL_MAX_INNER + 1), KL_E_BAD_LENGTH);
 
     struct kl_se_status s;
     OK(kl_se_status(&se, &s));
@@ -99,7 +73,7 @@ static void management(void)
     CHECK(memcmp(ch1, ch2, 16) != 0);
     uint8_t junk_sig[64] = {1};
     CHECK(kl_se_admin_auth(&se, 0x1001, junk_sig) != KL_OK); /* no admin key / bad sig */
-    IS(kl_se_set_lifecycle(&se, KL_SE_LC_INITIALIZED), KL_E_AUTH_REQUIRED);
+    CHECK_ST(kl_se_set_lifecycle(&se, KL_SE_LC_INITIALIZED), KL_E_AUTH_REQUIRED);
     OK(kl_se_kick(&se));
 }
 
@@ -112,7 +86,7 @@ static void objects(void)
     struct kl_se_status s0, s1;
     OK(kl_se_status(&se, &s0));
     OK(kl_se_create_object(&se, &a));
-    IS(kl_se_create_object(&se, &a), KL_E_EXISTS);
+    CHECK_ST(kl_se_create_object(&se, &a), KL_E_EXISTS);
     OK(kl_se_status(&se, &s1));
     CHECK(s1.free_bytes < s0.free_bytes - 5000 + 1);
 
@@ -123,9 +97,9 @@ static void objects(void)
     CHECK(n == sizeof data && !memcmp(back, data, n));
     OK(kl_se_read_object_at(&se, 0x3000, 4000, back, 1000));
     CHECK(!memcmp(back, data + 4000, 1000));
-    IS(kl_se_read_object_at(&se, 0x3000, 4001, back, 1000), KL_E_OUT_OF_RANGE);
-    IS(kl_se_write_object(&se, 0x3000, 4990, data, 11), KL_E_OUT_OF_RANGE);
-    IS(kl_se_read_object(&se, 0x3000, back, 100, &n), KL_E_BUFFER);
+    CHECK_ST(kl_se_read_object_at(&se, 0x3000, 4001, back, 1000), KL_E_OUT_OF_RANGE);
+    CHECK_ST(kl_se_write_object(&se, 0x3000, 4990, data, 11), KL_E_OUT_OF_RANGE);
+    CHECK_ST(kl_se_read_object(&se, 0x3000, back, 100, &n), KL_E_BUFFER);
 
     struct kl_se_object_info in;
     OK(kl_se_object_info(&se, 0x3000, &in));
@@ -140,7 +114,7 @@ static void objects(void)
     CHECK(v == 8);
     OK(kl_se_counter_read(&se, 0x3001, &v));
     CHECK(v == 8);
-    IS(kl_se_counter_read(&se, 0x3000, &v), KL_E_WRONG_TYPE);
+    CHECK_ST(kl_se_counter_read(&se, 0x3000, &v), KL_E_WRONG_TYPE);
 
     struct kl_se_list_entry e[64];
     OK(kl_se_list(&se, e, 64, &n));
@@ -156,8 +130,8 @@ static void objects(void)
     CHECK(k >= 1 && e[0].id == 0x3001);
 
     OK(kl_se_delete_object(&se, 0x3000));
-    IS(kl_se_delete_object(&se, 0x3000), KL_E_NOT_FOUND);
-    IS(kl_se_read_object(&se, 0x3000, back, sizeof back, &n), KL_E_NOT_FOUND);
+    CHECK_ST(kl_se_delete_object(&se, 0x3000), KL_E_NOT_FOUND);
+    CHECK_ST(kl_se_read_object(&se, 0x3000, back, sizeof back, &n), KL_E_NOT_FOUND);
     OK(kl_se_delete_object(&se, 0x3001));
     struct kl_se_status s2;
     OK(kl_se_status(&se, &s2));
@@ -190,8 +164,9 @@ static void ecdsa(void)
     OK(kl_se_verify_with_key(&se, pub, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, sl, msg,
                              sizeof msg));
     sig[10] ^= 1;
-    IS(kl_se_verify(&se, 0x3004, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, sl, msg, sizeof msg),
-       KL_E_VERIFY_FAILED);
+    CHECK_ST(
+        kl_se_verify(&se, 0x3004, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, sl, msg, sizeof msg),
+        KL_E_VERIFY_FAILED);
     /* digest input equals the message input for the same SHA-256 */
     uint8_t d[32];
     OK(kl_se_sha256(&se, msg, sizeof msg, d));
@@ -215,9 +190,10 @@ static void ecdsa(void)
     OK(kl_se_ecdh(&se, 0x3005, KL_SE_POINT_SEC1, sec1, 65, s2));
     CHECK(!memcmp(s1, s2, 32));
     pub[63] ^= 1;
-    IS(kl_se_ecdh(&se, 0x3005, KL_SE_POINT_XY, pub, 64, shared), KL_E_BAD_KEY);
-    IS(kl_se_sign(&se, 0x3005, KL_SE_SIG_RAW, KL_SE_INPUT_DIGEST, d, 32, sig, sizeof sig, &sl),
-       KL_E_USAGE);
+    CHECK_ST(kl_se_ecdh(&se, 0x3005, KL_SE_POINT_XY, pub, 64, shared), KL_E_BAD_KEY);
+    CHECK_ST(
+        kl_se_sign(&se, 0x3005, KL_SE_SIG_RAW, KL_SE_INPUT_DIGEST, d, 32, sig, sizeof sig, &sl),
+        KL_E_USAGE);
     OK(kl_se_delete_object(&se, 0x3004));
     OK(kl_se_delete_object(&se, 0x3005));
 }
@@ -249,7 +225,7 @@ static void hashing(void)
     OK(kl_se_md_finish(&se, ctx, d));
     unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want);
     CHECK(!memcmp(d, want, 32) && memcmp(p, want, 32));
-    IS(kl_se_md_finish(&se, ctx, d), KL_E_STATE); /* freed */
+    CHECK_ST(kl_se_md_finish(&se, ctx, d), KL_E_STATE); /* freed */
 }
 
 static void mac_cipher_random(void)
@@ -276,10 +252,10 @@ static void mac_cipher_random(void)
     want[0] ^= 1;
     OK(kl_se_mac_init(&se, 0x3010, KL_SE_ALG_HMAC_SHA256, &ctx));
     OK(kl_se_mac_update(&se, ctx, (const uint8_t *)"Hi There", 8));
-    IS(kl_se_mac_finish_verify(&se, ctx, want, 32), KL_E_BAD_TAG);
+    CHECK_ST(kl_se_mac_finish_verify(&se, ctx, want, 32), KL_E_BAD_TAG);
     size_t n;
     uint8_t rd[32];
-    IS(kl_se_read_object(&se, 0x3010, rd, sizeof rd, &n), KL_E_ACCESS_DENIED);
+    CHECK_ST(kl_se_read_object(&se, 0x3010, rd, sizeof rd, &n), KL_E_ACCESS_DENIED);
 
     /* GCM spec test case 2: zero key, zero IV, one zero block */
     struct kl_se_object_attr g = attr(0x3011, KL_SE_OBJ_SECRET_KEY, 16);
@@ -311,7 +287,7 @@ static void mac_cipher_random(void)
     ct[31] ^= 1;
     OK(kl_se_cipher_init(&se, &p, &ctx));
     OK(kl_se_cipher_update(&se, ctx, ct, 16, pt, sizeof pt, &o1));
-    IS(kl_se_cipher_finish(&se, ctx, ct + 16, 16, pt, sizeof pt, &o2), KL_E_BAD_TAG);
+    CHECK_ST(kl_se_cipher_finish(&se, ctx, ct + 16, 16, pt, sizeof pt, &o2), KL_E_BAD_TAG);
     CHECK(o2 == 0);
     /* AEAD decryption of 2000 and 4096 bytes: the plaintext comes back in 2000-byte
      * pieces after the tag checks (one full piece + an empty one; 2000 + 2000 + 96) */
@@ -357,12 +333,12 @@ static void mac_cipher_random(void)
 
 static void suite(const char *uri, int channel)
 {
-    where = channel ? "channel" : uri;
+    kl_where = channel ? "channel" : uri;
     in_channel = channel;
     kl_status st = kl_se_open(&se, uri);
     if (st != KL_OK) {
         fprintf(stderr, "[%s] open: %s\n", uri, kl_status_name(st));
-        fails++;
+        kl_fails++;
         return;
     }
     if (channel) {
@@ -378,30 +354,7 @@ static void suite(const char *uri, int channel)
     mac_cipher_random();
     if (channel) CHECK(kl_se_channel_is_open(&se)); /* nothing above broke the channel */
     kl_se_close(&se);
-    IS(kl_se_ping(&se, NULL, 0), KL_E_IO); /* closed handle */
-}
-
-/* Starts keylink-se on a socket in dir; returns its pid (0 on failure). */
-static pid_t start_daemon(const char *dir, const char *sock)
-{
-    const char *bin = getenv("KL_BIN_DIR");
-    char prog[512], state[512];
-    snprintf(prog, sizeof prog, "%s/keylink-se", bin ? bin : ".");
-    snprintf(state, sizeof state, "%s/state", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(prog, prog, "--state", state, "--socket", sock, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        struct stat sb;
-        if (stat(sock, &sb) == 0) return pid;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return 0;
+    CHECK_ST(kl_se_ping(&se, NULL, 0), KL_E_IO); /* closed handle */
 }
 
 int main(void)
@@ -416,20 +369,20 @@ int main(void)
 
     suite(mem, 0);
 
-    pid_t pid = start_daemon(dir, sock);
+    pid_t pid = kl_test_start_se(dir, sock, 5000);
     if (!pid) {
         fprintf(stderr, "could not start keylink-se (KL_BIN_DIR=%s)\n", getenv("KL_BIN_DIR"));
-        fails++;
+        kl_fails++;
     } else {
         suite(unix_uri, 0);
         suite(unix_uri, 1); /* the same suite inside the secure channel */
         /* the daemon serves one host at a time */
-        where = "busy";
+        kl_where = "busy";
         struct kl_se a, b;
         OK(kl_se_open(&a, unix_uri));
         OK(kl_se_ping(&a, NULL, 0));
         OK(kl_se_open(&b, unix_uri));
-        IS(kl_se_ping(&b, NULL, 0), KL_E_BUSY);
+        CHECK_ST(kl_se_ping(&b, NULL, 0), KL_E_BUSY);
         kl_se_close(&b);
         OK(kl_se_ping(&a, NULL, 0));
         kl_se_close(&a);
@@ -440,11 +393,9 @@ int main(void)
         struct stat sb;
         CHECK(stat(sock, &sb) != 0); /* socket removed on a clean stop */
     }
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-    if (fails) {
-        fprintf(stderr, "test_se_suite: %d failures\n", fails);
+    if (kl_test_rm_tree(dir) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+    if (kl_fails) {
+        fprintf(stderr, "test_se_suite: %d failures\n", kl_fails);
         return 1;
     }
     printf("test_se_suite: ok (mem:, unix:, unix: inside the secure channel)\n");

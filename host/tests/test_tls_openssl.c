@@ -515,8 +515,8 @@ int main(void)
     refusals();
     hostile_replay();
     kl_se_close(&se);
-    if (fails) {
-        fprintf(stderr, "%d check(s) failed\n", fails);
+    if (kl_fails) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
         return 1;
     }
     printf("tls against openssl s_server ok\n");

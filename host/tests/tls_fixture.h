@@ -8,6 +8,8 @@
 #define KL_TESTS_TLS_FIXTURE_H
 
 #define _GNU_SOURCE
+#include "kl_test.h"
+
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -31,24 +33,6 @@
 #include "keylink/tls.h"
 #include "keylink/tls_posix.h"
 #include "transport_mem.h"
-
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define CHECK_ST(expr, want)                                                                       \
-    do {                                                                                           \
-        kl_status got_ = (expr);                                                                   \
-        if (got_ != (want)) {                                                                      \
-            fprintf(stderr, "%s:%d: %s: got %s, want %s\n", __FILE__, __LINE__, #expr,             \
-                    kl_status_name(got_), kl_status_name(want));                                   \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static char fx_dir[64];
 
@@ -367,16 +351,10 @@ static int sent_contains(const struct mitm *m, const char *s)
     return 0;
 }
 
-static int fx_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void fx_cleanup(void)
 {
     server_stop();
-    if (fx_dir[0] && !getenv("KL_KEEP_TMP")) nftw(fx_dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (fx_dir[0] && !getenv("KL_KEEP_TMP")) kl_test_rm_tree(fx_dir);
 }
 
 static void fx_init(void)

@@ -7,6 +7,8 @@
 #define KL_SE_TESTS_CHIP_FIXTURE_H
 
 #define _GNU_SOURCE
+#include "kl_test.h"
+
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,39 +26,12 @@
 #include "chip_int.h"
 #include "rules.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-/* Checks a status and prints both names when it differs. */
-#define CHECK_ST(expr, want)                                                                       \
-    do {                                                                                           \
-        kl_status got_ = (expr);                                                                   \
-        if (got_ != (want)) {                                                                      \
-            fprintf(stderr, "%s:%d: %s: got %s, want %s\n", __FILE__, __LINE__, #expr,             \
-                    kl_status_name(got_), kl_status_name(want));                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 struct fx {
     char dir[64];
     struct kl_chip *c;
     uint8_t resp[2048];
     size_t rlen;
 };
-
-static inline int fx_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static inline void fx_open(struct fx *f)
 {
@@ -86,7 +61,7 @@ static inline void fx_close(struct fx *f)
 {
     kl_chip_close(f->c);
     f->c = NULL;
-    nftw(f->dir, fx_rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    kl_test_rm_tree(f->dir);
 }
 
 static inline kl_status fx_exec(struct fx *f, uint8_t cmd, const uint8_t *req, size_t n)
@@ -95,7 +70,7 @@ static inline kl_status fx_exec(struct fx *f, uint8_t cmd, const uint8_t *req, s
     kl_status st = kl_chip_execute(f->c, cmd, req, n, f->resp, sizeof f->resp, &f->rlen);
     if (st != KL_OK && f->rlen != 0) {
         fprintf(stderr, "response length %zu on status %s\n", f->rlen, kl_status_name(st));
-        failures++;
+        kl_fails++;
     }
     return st;
 }

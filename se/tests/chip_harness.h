@@ -6,7 +6,8 @@
 #ifndef KL_SE_TESTS_CHIP_HARNESS_H
 #define KL_SE_TESTS_CHIP_HARNESS_H
 
-#include <dirent.h>
+#include "kl_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,23 +59,12 @@ static inline int h_open(struct h_chip *h)
     return 1;
 }
 
-/* Closes the chip and removes its state directory (flat: image and key files). */
+/* Closes the chip and removes its state directory. */
 static inline void h_close(struct h_chip *h)
 {
     kl_chip_close(h->c);
     h->c = NULL;
-    DIR *d = opendir(h->dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof(p), "%s/%s", h->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(h->dir);
+    kl_test_rm_tree(h->dir);
 }
 
 static inline kl_status h_exec(struct h_chip *h, uint8_t cmd, const uint8_t *req, size_t n)

@@ -8,6 +8,8 @@
 #define KL_SE_TESTS_CRASH_HARNESS_H
 
 #define _GNU_SOURCE
+#include "kl_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -233,4 +235,30 @@ static inline void crash_rm_state(const char *dir)
     rmdir(dir);
 }
 
+/* Parent side: makes a fresh crash_base_dir()/prefix-XXXXXX in base and names its state
+ * directory base/state in dir (created by the chip or image store). 0 on success. */
+static inline int crash_make_dirs(const char *prefix, char *base, size_t bcap, char *dir,
+                                  size_t dcap)
+{
+    snprintf(base, bcap, "%s/%s-XXXXXX", crash_base_dir(), prefix);
+    if (mkdtemp(base) == NULL) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(dir, dcap, "%s/state", base);
+    return 0;
+}
+
+/* Parent side: removes both directories and reports; main's exit status. */
+static inline int crash_done(const char *base, const char *dir, const char *test)
+{
+    crash_rm_state(dir);
+    rmdir(base);
+    if (kl_fails != 0) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
+        return 1;
+    }
+    printf("%s: all checks passed\n", test);
+    return 0;
+}
 #endif

@@ -5,6 +5,8 @@
  * appear in the capture (a control run without the channel shows that they would), and
  * one byte changed by the relay in a protected frame closes the channel.
  */
+#include "kl_test.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,25 +23,6 @@
 #include "keylink/channel.h"
 #include "keylink/frame.h"
 #include "keylink/se.h"
-
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define IS(expr, want)                                                                             \
-    do {                                                                                           \
-        kl_status st_ = (expr);                                                                    \
-        if (st_ != (want)) {                                                                       \
-            fprintf(stderr, "%s:%d: %s -> %s, want %s\n", __FILE__, __LINE__, #expr,               \
-                    kl_status_name(st_), kl_status_name(want));                                    \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define OK(expr) IS(expr, KL_OK)
 
 /* ---- the relay ---- */
 
@@ -59,7 +42,7 @@ static void record(const uint8_t *d, size_t n)
         cap_len += n;
     } else {
         fprintf(stderr, "capture buffer full\n");
-        fails++;
+        kl_fails++;
     }
     pthread_mutex_unlock(&mu);
 }
@@ -206,28 +189,6 @@ static void workload(struct kl_se *se, uint16_t base, const uint8_t *secret, siz
     OK(kl_se_verify_with_key(se, pub, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, 64, msg, mn));
 }
 
-static pid_t start_daemon(const char *dir, const char *sock)
-{
-    const char *bin = getenv("KL_BIN_DIR");
-    char prog[512], state[512];
-    snprintf(prog, sizeof prog, "%s/keylink-se", bin ? bin : ".");
-    snprintf(state, sizeof state, "%s/state", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(prog, prog, "--state", state, "--socket", sock, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        struct stat sb;
-        if (stat(sock, &sb) == 0) return pid;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return 0;
-}
-
 int main(void)
 {
     char dir[] = "/tmp/kl-capture-XXXXXX", relay_path[100], uri[120];
@@ -235,7 +196,7 @@ int main(void)
     snprintf(upstream_path, sizeof upstream_path, "%s/se.sock", dir);
     snprintf(relay_path, sizeof relay_path, "%s/relay.sock", dir);
     snprintf(uri, sizeof uri, "unix:%s", relay_path);
-    pid_t pid = start_daemon(dir, upstream_path);
+    pid_t pid = kl_test_start_se(dir, upstream_path, 10000);
     if (!pid) {
         fprintf(stderr, "could not start keylink-se (KL_BIN_DIR=%s)\n", getenv("KL_BIN_DIR"));
         return 1;
@@ -290,7 +251,7 @@ int main(void)
     pthread_mutex_lock(&mu);
     tamper_next = 1;
     pthread_mutex_unlock(&mu);
-    IS(kl_se_ping(&se, (const uint8_t *)"tampered", 8), KL_E_CHANNEL);
+    CHECK_ST(kl_se_ping(&se, (const uint8_t *)"tampered", 8), KL_E_CHANNEL);
     CHECK(tampered == 1);
     CHECK(!kl_se_channel_is_open(&se));
     struct kl_se_status s;
@@ -311,11 +272,9 @@ int main(void)
     pthread_join(th, NULL);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-    if (fails) {
-        fprintf(stderr, "%d failure(s)\n", fails);
+    if (kl_test_rm_tree(dir) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+    if (kl_fails) {
+        fprintf(stderr, "%d failure(s)\n", kl_fails);
         return 1;
     }
     printf(

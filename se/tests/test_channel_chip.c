@@ -95,7 +95,7 @@ static int send_enc(struct fx *x, struct host *h, const uint8_t *fr, size_t fl, 
     nonce(iv, 2, h->n_c2h);
     if (kl_hcx_gcm_open(h->k_c2h, 32, iv, 12, rx, 4, p, il, p + il, p) != KL_OK) {
         fprintf(stderr, "chip answer does not authenticate\n");
-        failures++;
+        kl_fails++;
         return -1;
     }
     h->n_c2h++;
@@ -158,7 +158,7 @@ static void expect_closed(struct fx *x, struct host *h, const char *what)
         int r = send_enc(x, h, fr, fl, NULL, NULL);
         if (r != 0x100 + KL_E_CHANNEL) {
             fprintf(stderr, "%s: channel still open after the failure (got %#x)\n", what, r);
-            failures++;
+            kl_fails++;
         }
     }
 }
@@ -375,8 +375,8 @@ int main(void)
     CHECK(kl_be32(resp + 54) == resets + 1);
 
     fx_close(&x);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (kl_fails) {
+        fprintf(stderr, "%d failure(s)\n", kl_fails);
         return 1;
     }
     printf("secure channel (chip side) ok\n");

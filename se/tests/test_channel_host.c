@@ -6,6 +6,8 @@
  * every group inside the channel, each attack closing both sides, the "require host role"
  * configuration, close, and the pin file helpers (checked against OpenSSL's PEM reader).
  */
+#include "kl_test.h"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <signal.h>
@@ -20,26 +22,6 @@
 #include "keylink/channel.h"
 #include "keylink/se.h"
 #include "transport_mem.h"
-
-static int fails;
-static const char *where = "";
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d [%s]: CHECK failed: %s\n", __FILE__, __LINE__, where, #c);      \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define IS(expr, want)                                                                             \
-    do {                                                                                           \
-        kl_status st_ = (expr);                                                                    \
-        if (st_ != (want)) {                                                                       \
-            fprintf(stderr, "%s:%d [%s]: %s -> %s, want %s\n", __FILE__, __LINE__, where, #expr,   \
-                    kl_status_name(st_), kl_status_name(want));                                    \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
-#define OK(expr) IS(expr, KL_OK)
 
 /* ---- the tap transport: "tap:mem:DIR" or "tap:unix:PATH" ---- */
 
@@ -179,8 +161,8 @@ static void every_group(struct kl_se *se)
     static uint8_t big[KL_SE_CHANNEL_MAX_INNER + 1];
     memset(big, 0xA7, sizeof big);
     OK(kl_se_ping(se, big, KL_SE_CHANNEL_MAX_INNER));
-    IS(kl_se_ping(se, big, sizeof big), KL_E_BAD_LENGTH); /* too long for the channel */
-    CHECK(kl_se_channel_is_open(se));                     /* ...and nothing was sent */
+    CHECK_ST(kl_se_ping(se, big, sizeof big), KL_E_BAD_LENGTH); /* too long for the channel */
+    CHECK(kl_se_channel_is_open(se));                           /* ...and nothing was sent */
     OK(kl_se_status(se, &s));
     CHECK(s.session & 2);
     OK(kl_se_get_config(se, &cfg));
@@ -225,8 +207,8 @@ static void every_group(struct kl_se *se)
     OK(kl_se_verify_with_key(se, pub, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, 64, msg,
                              sizeof msg));
     sig[3] ^= 1;
-    IS(kl_se_verify(se, 0x3102, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, 64, msg, sizeof msg),
-       KL_E_VERIFY_FAILED);
+    CHECK_ST(kl_se_verify(se, 0x3102, KL_SE_SIG_RAW, KL_SE_INPUT_MESSAGE, sig, 64, msg, sizeof msg),
+             KL_E_VERIFY_FAILED);
     OK(kl_se_ecdh(se, 0x3102, KL_SE_POINT_XY, pub, 64, shared));
     /* hash, MAC, cipher, random */
     OK(kl_se_sha256(se, (const uint8_t *)"abc", 3, d));
@@ -265,11 +247,11 @@ static void every_group(struct kl_se *se)
 static void attack(struct kl_se *se, const uint8_t id[64], enum tamper t, kl_status want,
                    const char *name)
 {
-    where = name;
+    kl_where = name;
     OK(kl_se_channel_open(se, id, kl_random_os, NULL));
     OK(kl_se_ping(se, (const uint8_t *)"warm", 4));
     tamper = t;
-    IS(kl_se_ping(se, (const uint8_t *)"ping", 4), want);
+    CHECK_ST(kl_se_ping(se, (const uint8_t *)"ping", 4), want);
     CHECK(!kl_se_channel_is_open(se));
     struct kl_se_status s;
     OK(kl_se_status(se, &s));                                        /* in the clear now */
@@ -284,7 +266,7 @@ static void run(const char *uri)
     struct kl_se se;
     uint8_t id[64], other[64], bad[64];
     char tag[64];
-    where = uri;
+    kl_where = uri;
     OK(kl_se_open(&se, uri));
     OK(kl_se_get_identity(&se, id));
     CHECK(!kl_se_channel_is_open(&se));
@@ -292,38 +274,38 @@ static void run(const char *uri)
     /* pins: a valid key of another chip, a point off the curve */
     memcpy(bad, id, 64);
     bad[10] ^= 1;
-    IS(kl_se_channel_open(&se, bad, kl_random_os, NULL), KL_E_BAD_KEY);
+    CHECK_ST(kl_se_channel_open(&se, bad, kl_random_os, NULL), KL_E_BAD_KEY);
     CHECK(kl_channel_pub_parse("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
                                "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
                                128, other) == KL_OK);
-    IS(kl_se_channel_open(&se, other, kl_random_os, NULL), KL_E_VERIFY_FAILED);
+    CHECK_ST(kl_se_channel_open(&se, other, kl_random_os, NULL), KL_E_VERIFY_FAILED);
     CHECK(!kl_se_channel_is_open(&se));
-    IS(kl_se_channel_open(&se, id, NULL, NULL), KL_E_ARG);
+    CHECK_ST(kl_se_channel_open(&se, id, NULL, NULL), KL_E_ARG);
 
     /* every group of commands through the channel */
     OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
     CHECK(kl_se_channel_is_open(&se));
     snprintf(tag, sizeof tag, "%s channel", uri);
-    where = tag;
+    kl_where = tag;
     every_group(&se);
     CHECK(kl_se_channel_is_open(&se));
     /* a caller buffer too small: KL_E_BUFFER, and the channel goes on in step */
     uint8_t small[10];
     size_t sn = 0;
-    IS(kl_se_command(&se, KL_CMD_PING, (const uint8_t *)"0123456789abcdef", 16, small, sizeof small,
-                     &sn),
-       KL_E_BUFFER);
+    CHECK_ST(kl_se_command(&se, KL_CMD_PING, (const uint8_t *)"0123456789abcdef", 16, small,
+                           sizeof small, &sn),
+             KL_E_BUFFER);
     CHECK(kl_se_channel_is_open(&se));
     OK(kl_se_ping(&se, (const uint8_t *)"in step", 7));
     /* a link failure closes the host side; the next open replaces the chip's channel */
     tamper = T_DROP;
-    IS(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_IO);
+    CHECK_ST(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_IO);
     CHECK(!kl_se_channel_is_open(&se));
     OK(kl_se_ping(&se, (const uint8_t *)"plain", 5));
     OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
     /* a forged clear KL_OK answer is not accepted */
     tamper = T_RX_CLEAR;
-    IS(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_PROTOCOL);
+    CHECK_ST(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_PROTOCOL);
     CHECK(!kl_se_channel_is_open(&se));
 
     /* each attack closes the channel on both sides */
@@ -337,15 +319,15 @@ static void run(const char *uri)
     attack(&se, id, T_RX_REPLAY, KL_E_CHANNEL, "replayed answer");
 
     /* "require host role": plain commands refused, the four exceptions work */
-    where = uri;
+    kl_where = uri;
     struct kl_se_config cfg, back;
     OK(kl_se_get_config(&se, &cfg));
     cfg.flags |= 1;
     OK(kl_se_set_config(&se, &cfg));
-    IS(kl_se_get_config(&se, &back), KL_E_CHANNEL_REQUIRED);
+    CHECK_ST(kl_se_get_config(&se, &back), KL_E_CHANNEL_REQUIRED);
     uint8_t r[32];
-    IS(kl_se_random(&se, r, sizeof r), KL_E_CHANNEL_REQUIRED);
-    IS(kl_se_sha256(&se, r, 1, r), KL_E_CHANNEL_REQUIRED);
+    CHECK_ST(kl_se_random(&se, r, sizeof r), KL_E_CHANNEL_REQUIRED);
+    CHECK_ST(kl_se_sha256(&se, r, 1, r), KL_E_CHANNEL_REQUIRED);
     OK(kl_se_ping(&se, r, 3));
     struct kl_se_status s;
     OK(kl_se_status(&se, &s));
@@ -411,7 +393,7 @@ static void run(const char *uri)
     /* TAMPER inside: answered, and the tamper reset (default config) drops the chip's
      * channel, which the host learns at its next command */
     OK(kl_se_tamper(&se));
-    IS(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_CHANNEL);
+    CHECK_ST(kl_se_ping(&se, (const uint8_t *)"x", 1), KL_E_CHANNEL);
     CHECK(!kl_se_channel_is_open(&se));
     /* RESET through the channel is answered, then both sides have no channel */
     OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
@@ -427,11 +409,11 @@ static void pins(const char *dir)
     uint8_t pub[64], back[64];
     char pem[200], path[600];
     size_t n = 0;
-    where = "pin files";
+    kl_where = "pin files";
     CHECK(kl_channel_pub_parse("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
                                "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
                                128, pub) == KL_OK);
-    IS(kl_channel_pub_to_pem(pub, pem, 178, &n), KL_E_BUFFER);
+    CHECK_ST(kl_channel_pub_to_pem(pub, pem, 178, &n), KL_E_BUFFER);
     OK(kl_channel_pub_to_pem(pub, pem, sizeof pem, &n));
     CHECK(n == 178 && strlen(pem) == 178);
     OK(kl_channel_pub_parse(pem, n, back));
@@ -470,44 +452,22 @@ static void pins(const char *dir)
     CHECK(!memcmp(pub, back, 64));
     /* refusals */
     snprintf(path, sizeof path, "%s/missing", dir);
-    IS(kl_channel_pub_read_file(path, back), KL_E_IO);
-    IS(kl_channel_pub_parse("04abcd", 6, back), KL_E_BAD_KEY);
+    CHECK_ST(kl_channel_pub_read_file(path, back), KL_E_IO);
+    CHECK_ST(kl_channel_pub_parse("04abcd", 6, back), KL_E_BAD_KEY);
     char hex[131];
     for (int i = 0; i < 64; i++)
         sprintf(hex + 2 * i, "%02x", pub[i]);
     hex[127] ^= 1; /* another y: off the curve */
-    IS(kl_channel_pub_parse(hex, 128, back), KL_E_BAD_KEY);
+    CHECK_ST(kl_channel_pub_parse(hex, 128, back), KL_E_BAD_KEY);
     hex[127] ^= 1;
     hex[5] = 'g';
-    IS(kl_channel_pub_parse(hex, 128, back), KL_E_BAD_KEY);
+    CHECK_ST(kl_channel_pub_parse(hex, 128, back), KL_E_BAD_KEY);
     char mod[200];
     memcpy(mod, pem, n + 1);
     mod[40] = mod[40] == 'A' ? 'B' : 'A'; /* the algorithm identifier changes */
-    IS(kl_channel_pub_parse(mod, n, back), KL_E_BAD_KEY);
-    IS(kl_channel_pub_parse(pem, 60, back), KL_E_BAD_KEY); /* no END line */
-    IS(kl_channel_pub_parse(NULL, 0, back), KL_E_ARG);
-}
-
-static pid_t start_daemon(const char *dir, const char *sock)
-{
-    const char *bin = getenv("KL_BIN_DIR");
-    char prog[512], state[512];
-    snprintf(prog, sizeof prog, "%s/keylink-se", bin ? bin : ".");
-    snprintf(state, sizeof state, "%s/state", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(prog, prog, "--state", state, "--socket", sock, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        struct stat sb;
-        if (stat(sock, &sb) == 0) return pid;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return 0;
+    CHECK_ST(kl_channel_pub_parse(mod, n, back), KL_E_BAD_KEY);
+    CHECK_ST(kl_channel_pub_parse(pem, 60, back), KL_E_BAD_KEY); /* no END line */
+    CHECK_ST(kl_channel_pub_parse(NULL, 0, back), KL_E_ARG);
 }
 
 int main(void)
@@ -519,10 +479,10 @@ int main(void)
     snprintf(uri, sizeof uri, "tap:mem:%s/mem", dir);
     run(uri);
     snprintf(sock, sizeof sock, "%s/se.sock", dir);
-    pid_t pid = start_daemon(dir, sock);
+    pid_t pid = kl_test_start_se(dir, sock, 10000);
     if (!pid) {
         fprintf(stderr, "could not start keylink-se\n");
-        fails++;
+        kl_fails++;
     } else {
         snprintf(uri, sizeof uri, "tap:unix:%s", sock);
         run(uri);
@@ -530,11 +490,9 @@ int main(void)
         waitpid(pid, NULL, 0);
     }
     pins(dir);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-    if (fails) {
-        fprintf(stderr, "%d failure(s)\n", fails);
+    if (kl_test_rm_tree(dir) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+    if (kl_fails) {
+        fprintf(stderr, "%d failure(s)\n", kl_fails);
         return 1;
     }
     printf("secure channel end to end ok (mem: and unix:)\n");

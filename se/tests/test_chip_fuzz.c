@@ -173,7 +173,7 @@ int main(void)
     memcpy(kl_obj_find(f.c, 0x1001)->rules, adm_rules, 9);
     int fails = 0, oks = 0, auths = 0, steps = 0;
     static uint8_t req[2048];
-    for (int it = 0; it < 4000 && !failures; it++) {
+    for (int it = 0; it < 4000 && !kl_fails; it++) {
         if (rnd() % 40 == 0) auths += fx_auth(&f, 0x1001, &adm) == KL_OK;
         uint8_t cmd = cmds[rnd() % sizeof cmds];
         size_t n = make_req(cmd, req);
@@ -191,7 +191,7 @@ int main(void)
             if (!may_reset && (na != nb || memcmp(before, after, na) != 0)) {
                 fprintf(stderr, "iteration %d: cmd 0x%02X failed with %s but changed state\n", it,
                         cmd, kl_status_name(st));
-                failures++;
+                kl_fails++;
             }
         }
         /* accounting */
@@ -200,7 +200,7 @@ int main(void)
             used += KL_OBJ_OVERHEAD + f.c->st.obj[i].size;
         if (used + kl_store_free(&f.c->st) != KL_STORAGE_TOTAL || used > KL_STORAGE_TOTAL) {
             fprintf(stderr, "iteration %d: storage accounting broken\n", it);
-            failures++;
+            kl_fails++;
         }
         free(before);
         free(after);
@@ -225,6 +225,6 @@ int main(void)
     printf("%d ok, %d refused, %d admin sessions, %d life-cycle steps\n", oks, fails, auths, steps);
     CHECK(oks > 100 && fails > 100 && auths > 10); /* steps: informative only */
     hkey_free(&adm);
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    if (kl_fails) fprintf(stderr, "%d check(s) failed\n", kl_fails);
+    return kl_fails ? 1 : 0;
 }

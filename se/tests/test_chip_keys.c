@@ -172,6 +172,6 @@ int main(void)
     test_import(&f, &adm);
     fx_close(&f);
     hkey_free(&adm);
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    if (kl_fails) fprintf(stderr, "%d check(s) failed\n", kl_fails);
+    return kl_fails ? 1 : 0;
 }

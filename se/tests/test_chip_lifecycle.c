@@ -213,6 +213,6 @@ int main(void)
     fx_close(&f);
     test_factory_reset(&adm2);
     hkey_free(&adm);
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    if (kl_fails) fprintf(stderr, "%d check(s) failed\n", kl_fails);
+    return kl_fails ? 1 : 0;
 }

@@ -311,6 +311,6 @@ int main(void)
     test_endurance(&f);
     test_counters(&f);
     fx_close(&f);
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    if (kl_fails) fprintf(stderr, "%d check(s) failed\n", kl_fails);
+    return kl_fails ? 1 : 0;
 }

@@ -294,6 +294,6 @@ int main(void)
     test_commit_failure();
     test_hostile_decode();
     test_damaged_file();
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    if (kl_fails) fprintf(stderr, "%d check(s) failed\n", kl_fails);
+    return kl_fails ? 1 : 0;
 }

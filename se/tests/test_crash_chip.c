@@ -32,16 +32,6 @@ enum {
     CMD_COUNTER_UPDATE = 0x16,
 };
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 static void put16(uint8_t *p, unsigned v)
 {
     p[0] = (uint8_t)(v >> 8);
@@ -256,23 +246,17 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "--child") == 0)
         return child(argv[2], strtoull(argv[3], NULL, 10), strcmp(argv[4], "1") == 0);
     crash_seed();
-    char base[256];
-    snprintf(base, sizeof base, "%s/kl-crash-chip-XXXXXX", crash_base_dir());
-    if (mkdtemp(base) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    char dir[300];
-    snprintf(dir, sizeof dir, "%s/state", base);
+    char base[256], dir[300];
+    if (crash_make_dirs("kl-crash-chip", base, sizeof base, dir, sizeof dir) != 0) return 1;
     uint64_t floor = 0, acked = 0;
     int ahead = 0;
     struct round rd;
 
     /* Random instants; the first runs also catch the factory commit and the creates. */
-    for (int i = 0; i < RANDOM_KILLS && failures == 0; i++) {
+    for (int i = 0; i < RANDOM_KILLS && kl_fails == 0; i++) {
         if (run(dir, floor, 1, NULL, floor + ROUND_CAP, &rd) != 0 || !killed(rd.status)) {
             fprintf(stderr, "FAIL: random kill round %d (status 0x%x)\n", i, rd.status);
-            failures++;
+            kl_fails++;
             break;
         }
         acked += rd.acks;
@@ -280,7 +264,7 @@ int main(int argc, char **argv)
         floor = (uint64_t)rd.m;
     }
     /* The fault rounds need the objects in place: one uninterrupted change. */
-    if (failures == 0 && floor == 0) {
+    if (kl_fails == 0 && floor == 0) {
         CHECK(run(dir, floor, 0, NULL, 1, &rd) == 0 && WIFEXITED(rd.status) &&
               WEXITSTATUS(rd.status) == 0 && rd.m == 1);
         acked += rd.acks;
@@ -289,14 +273,14 @@ int main(int argc, char **argv)
 
     /* Each commit step, at the first change of a run and at a later one. The chip does
      * not commit when it opens an existing state, so the n-th commit is change n. */
-    for (int step = 0; step < KL_FAULT_STEPS && failures == 0; step++) {
-        for (int j = 0; j < 2 && failures == 0; j++) {
+    for (int step = 0; step < KL_FAULT_STEPS && kl_fails == 0; step++) {
+        for (int j = 0; j < 2 && kl_fails == 0; j++) {
             long k = j == 0 ? 1 : 2 + (long)(crash_rand() % 20);
             char fault[64];
             snprintf(fault, sizeof fault, "%s:%ld", kl_fault_step_name((enum kl_fault_step)step),
                      k);
             if (run(dir, floor, 0, fault, floor + ROUND_CAP, &rd) != 0) {
-                failures++;
+                kl_fails++;
                 break;
             }
             CHECK(killed(rd.status));
@@ -312,7 +296,7 @@ int main(int argc, char **argv)
         }
     }
 
-    if (failures == 0 && acked < MIN_CHANGES) {
+    if (kl_fails == 0 && acked < MIN_CHANGES) {
         uint64_t target = floor + (MIN_CHANGES - acked);
         CHECK(run(dir, floor, 0, NULL, target, &rd) == 0 && WIFEXITED(rd.status) &&
               WEXITSTATUS(rd.status) == 0 && rd.m == (int64_t)target);
@@ -323,12 +307,5 @@ int main(int argc, char **argv)
            RANDOM_KILLS, ahead, 2 * KL_FAULT_STEPS, (unsigned long long)acked);
     CHECK(acked >= MIN_CHANGES);
 
-    crash_rm_state(dir);
-    rmdir(base);
-    if (failures != 0) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_crash_chip: all checks passed\n");
-    return 0;
+    return crash_done(base, dir, "test_crash_chip");
 }

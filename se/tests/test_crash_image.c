@@ -15,16 +15,6 @@
 #define RANDOM_KILLS 40
 #define ROUND_CAP 300 /* changes per child run at most, then it waits to be killed */
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 /* The content committed for seq: its length and bytes both depend on seq, so a torn or
  * mixed image cannot match any seq. */
 static size_t content(uint64_t seq, uint8_t *buf)
@@ -132,7 +122,7 @@ static int64_t run_round(const char *dir, uint64_t floor, int kill_it, uint64_t 
     if (kill_it) {
         int rc = 0;
         ws = crash_kill_random(&r, &rc);
-        if (rc != 0) failures++;
+        if (rc != 0) kl_fails++;
         if (!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL) {
             fprintf(stderr, "FAIL: child was not killed by SIGKILL (status 0x%x)\n", ws);
             return -1;
@@ -140,7 +130,7 @@ static int64_t run_round(const char *dir, uint64_t floor, int kill_it, uint64_t 
         *killed_mid_commit = crash_exists(dir, "chip.img.tmp");
     } else {
         /* 60 s guard against a child that hangs. */
-        if (crash_read(&r, 60000) != 0) failures++;
+        if (crash_read(&r, 60000) != 0) kl_fails++;
         ws = crash_finish(&r, !r.eof);
         if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
             fprintf(stderr, "FAIL: child failed (status 0x%x)\n", ws);
@@ -169,24 +159,18 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "--child") == 0)
         return child(argv[2], strtoull(argv[3], NULL, 10), strcmp(argv[4], "1") == 0);
     crash_seed();
-    char base[256];
-    snprintf(base, sizeof base, "%s/kl-crash-img-XXXXXX", crash_base_dir());
-    if (mkdtemp(base) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    char dir[300];
-    snprintf(dir, sizeof dir, "%s/state", base);
+    char base[256], dir[300];
+    if (crash_make_dirs("kl-crash-img", base, sizeof base, dir, sizeof dir) != 0) return 1;
     uint64_t floor = 0, acked = 0;
     int mid = 0, ahead = 0;
 
     /* Random instants. */
-    for (int i = 0; i < RANDOM_KILLS && failures == 0; i++) {
+    for (int i = 0; i < RANDOM_KILLS && kl_fails == 0; i++) {
         int killed_mid = 0;
         uint64_t last_ack = 0;
         int64_t s = run_round(dir, floor, 1, floor + ROUND_CAP, &acked, &last_ack, &killed_mid);
         if (s < 0) {
-            failures++;
+            kl_fails++;
             break;
         }
         ahead += (uint64_t)s == last_ack + 1;
@@ -195,8 +179,8 @@ int main(int argc, char **argv)
     }
 
     /* Each commit step, at the first commit of a run and at a later one. */
-    for (int step = 0; step < KL_FAULT_STEPS && failures == 0; step++) {
-        for (int j = 0; j < 2 && failures == 0; j++) {
+    for (int step = 0; step < KL_FAULT_STEPS && kl_fails == 0; step++) {
+        for (int j = 0; j < 2 && kl_fails == 0; j++) {
             long k = j == 0 ? 1 : 2 + (long)(crash_rand() % 20);
             char fault[64];
             snprintf(fault, sizeof fault, "%s:%ld", kl_fault_step_name((enum kl_fault_step)step),
@@ -240,7 +224,7 @@ int main(int argc, char **argv)
     }
 
     /* Then at least MIN_CHANGES acknowledged changes overall, checked again at the end. */
-    if (failures == 0 && acked < MIN_CHANGES) {
+    if (kl_fails == 0 && acked < MIN_CHANGES) {
         uint64_t target = floor + (MIN_CHANGES - acked);
         int unused = 0;
         uint64_t last_ack = 0;
@@ -252,12 +236,5 @@ int main(int argc, char **argv)
            RANDOM_KILLS, mid, ahead, 2 * KL_FAULT_STEPS, (unsigned long long)acked);
     CHECK(acked >= MIN_CHANGES);
 
-    crash_rm_state(dir);
-    rmdir(base);
-    if (failures != 0) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_crash_image: all checks passed\n");
-    return 0;
+    return crash_done(base, dir, "test_crash_image");
 }

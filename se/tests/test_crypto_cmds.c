@@ -6,16 +6,6 @@
 #include "chip_harness.h"
 #include "cx.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 /* expects status st from cmd */
 #define EXPECT(h, cmd, req, n, st)                                                                 \
     do {                                                                                           \
@@ -23,7 +13,7 @@ static int failures;
         if (got_ != (st)) {                                                                        \
             fprintf(stderr, "%s:%d: command 0x%02X answered %s, expected %s\n", __FILE__,          \
                     __LINE__, (unsigned)(cmd), kl_status_name(got_), kl_status_name(st));          \
-            failures++;                                                                            \
+            kl_fails++;                                                                            \
         }                                                                                          \
     } while (0)
 
@@ -595,8 +585,8 @@ int main(void)
     test_mac(&h);
     test_cipher(&h);
     h_close(&h);
-    if (failures) {
-        fprintf(stderr, "test_crypto_cmds: %d checks failed\n", failures);
+    if (kl_fails) {
+        fprintf(stderr, "test_crypto_cmds: %d checks failed\n", kl_fails);
         return 1;
     }
     printf("test_crypto_cmds: all checks passed\n");

@@ -1,19 +1,11 @@
 /* Known-answer and failure tests of the chip's crypto toolbox (se/cx.h). */
+#include "kl_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cx.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static size_t unhex(const char *h, uint8_t *out)
 {
@@ -295,8 +287,8 @@ int main(void)
     test_mac();
     test_aes();
     test_ec();
-    if (failures) {
-        fprintf(stderr, "test_cx: %d checks failed\n", failures);
+    if (kl_fails) {
+        fprintf(stderr, "test_cx: %d checks failed\n", kl_fails);
         return 1;
     }
     printf("test_cx: all checks passed\n");

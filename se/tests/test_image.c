@@ -4,6 +4,8 @@
  * image, in-session rollback, argument checks, and the KEYLINK_FAULT parser.
  */
 #define _GNU_SOURCE
+#include "kl_test.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,26 +21,6 @@
 
 #include "fault.h"
 #include "image.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_ST(expr, want)                                                                       \
-    do {                                                                                           \
-        kl_status got_ = (expr);                                                                   \
-        if (got_ != (want)) {                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s = %s, want %s\n", __FILE__, __LINE__, #expr,           \
-                    kl_status_name(got_), kl_status_name(want));                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static char base[64];
 
@@ -659,7 +641,7 @@ static void test_fault_parse(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (kl_fault_parse(bad[i], &s, &n) != KL_E_ARG) {
             fprintf(stderr, "FAIL: fault spec \"%s\" accepted\n", bad[i]);
-            failures++;
+            kl_fails++;
         }
     }
     CHECK_ST(kl_fault_parse(NULL, &s, &n), KL_E_ARG);
@@ -713,10 +695,10 @@ int main(int argc, char **argv)
     test_fault_parse();
     if (rmdir(base) != 0) {
         fprintf(stderr, "FAIL: %s not empty after the tests: %s\n", base, strerror(errno));
-        failures++;
+        kl_fails++;
     }
-    if (failures != 0) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (kl_fails != 0) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
         return 1;
     }
     printf("test_image: all checks passed\n");

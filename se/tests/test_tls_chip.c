@@ -639,8 +639,8 @@ int main(void)
     handshake(0xC02B, 0, 0);
     handshake(0xC0AC, 0, 1);
     chain_refusals();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (kl_fails) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
         return 1;
     }
     printf("tls chip ok\n");

@@ -15,9 +15,10 @@
  * ecdh_secp256r1_ecpoint_test.json, aes_gcm_test.json, aes_ccm_test.json,
  * aes_cbc_pkcs5_test.json, aes_cmac_test.json, hmac_sha256_test.json.
  */
+#include "chip_harness.h" /* first: kl_test.h asks for _GNU_SOURCE */
+
 #include <jansson.h>
 
-#include "chip_harness.h"
 #include "cx.h"
 
 #define KEY_ID 0x3000
