@@ -343,10 +343,12 @@ class Closed(Exception):
 class Mqtt:
     """A blocking raw MQTT client over TLS (ctx) or plain TCP."""
 
-    def __init__(self, port, ctx=None, version=5, timeout=5.0, server_name="localhost"):
+    def __init__(self, port, ctx=None, version=5, timeout=5.0, server_name="localhost",
+                 session=None):
         self.version = version
         s = socket.create_connection(("127.0.0.1", port), timeout)
-        self.sock = ctx.wrap_socket(s, server_hostname=server_name) if ctx else s
+        self.sock = (ctx.wrap_socket(s, server_hostname=server_name, session=session)
+                     if ctx else s)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.pid = 0

@@ -305,6 +305,22 @@ def main():
         kd.iot("detach-thing-principal", "--thing-name", "dev7", "--principal", arn7)
         check(m.closed_within(3) < 1.0, "detached certificate dropped within 1 s")
         refused_mtls(kd, cf7, kf7, "dev7", "certificate_not_attached")
+        # TLS resumption skips the handshake's certificate check: CONNECT checks again
+        _, c9, _, kf9, cf9 = kd.device(ca_key, ca, "dev9")
+        ctx9 = kd.tls(cf9, kf9, "1.2")
+        m = Mqtt(kd.port, ctx9, version=5)
+        m.connect("dev9", expect=0)
+        sess = m.sock.session
+        m.disconnect()
+        m = Mqtt(kd.port, ctx9, version=5, session=sess)
+        check(m.sock.session_reused, "TLS 1.2 session resumed")
+        m.connect("dev9", expect=0)
+        m.disconnect()
+        kd.iot("update-certificate", "--certificate-id", cert_id(c9), "--new-status", "REVOKED")
+        m = Mqtt(kd.port, ctx9, version=5, session=sess)
+        check(m.sock.session_reused, "resumed again")
+        m.connect("dev9", expect=0x87)
+        kd.wait_log("refused client dev9 from 127.0.0.1 (mtls): certificate_revoked")
         # deactivating the CA
         m1 = mtls(kd, cf1, kf1, "dev1")
         kd.iot("update-ca-certificate", "--certificate-id", ca_id, "--new-status", "INACTIVE")
