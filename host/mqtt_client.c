@@ -282,6 +282,24 @@ static kl_status on_suback(struct kl_mq_client *c, uint8_t type, const uint8_t *
     return KL_OK;
 }
 
+static kl_status auth_step(struct kl_mq_client *c, const struct kl_mq_frame *f);
+
+/* AUTH after CONNACK: only as part of a re-authentication we started. */
+static kl_status on_reauth(struct kl_mq_client *c, const struct kl_mq_frame *f)
+{
+    uint8_t reason;
+    if (c->reauth != 1) return peer_error(c, "AUTH without a re-authentication", KL_MQ_RC_PROTOCOL);
+    if (kl_mq_de_auth(c->cfg.rx + f->header_len, f->body_len, &reason, &c->in_props))
+        return peer_error(c, "malformed AUTH", KL_MQ_RC_MALFORMED);
+    if (reason == KL_MQ_RC_SUCCESS) {
+        c->reauth = 2;
+        return KL_OK;
+    }
+    kl_status st = auth_step(c, f); /* 0x18: answer through on_auth */
+    if (st == KL_E_PEER) return peer_error(c, c->err, KL_MQ_RC_PROTOCOL);
+    return st;
+}
+
 /* One whole packet at rx[0..f->total). */
 static kl_status handle(struct kl_mq_client *c, const struct kl_mq_frame *f)
 {
@@ -311,6 +329,8 @@ static kl_status handle(struct kl_mq_client *c, const struct kl_mq_frame *f)
         set_err(c, "the server disconnected, reason", r);
         return KL_E_CLOSED;
     }
+    case KL_MQ_AUTH:
+        return on_reauth(c, f);
     default:
         set_err(c, "unexpected packet", f->type);
         return peer_error(c, c->err, KL_MQ_RC_PROTOCOL);
@@ -486,6 +506,7 @@ kl_status kl_mq_connect(struct kl_mq_client *c, const struct kl_mq_connect_opts 
     c->disconnect_reason = 0;
     c->keepalive_s = o->keepalive_s;
     c->wait_pid = 0;
+    c->reauth = 0;
     struct kl_mq_connect_opts oo = *o;
     struct kl_mq_props pr;
     if (o->version == KL_MQ_V5) {
@@ -667,6 +688,31 @@ kl_status kl_mq_unsubscribe(struct kl_mq_client *c, const char *const *filters, 
         kl_mq_ser_unsubscribe(c->cfg.tx, c->cfg.tx_cap, c->version, pid, filters, n, props, &len);
     if (st != KL_OK) return st;
     return wait_answer(c, len, pid, KL_MQ_UNSUBACK, n, codes ? codes : local, timeout_ms);
+}
+
+kl_status kl_mq_reauth(struct kl_mq_client *c, const struct kl_mq_props *props, uint32_t timeout_ms)
+{
+    if (!c || !props || !(props->has & KL_MQ_HAS(KL_MQ_P_AUTH_METHOD))) return KL_E_ARG;
+    if (!c->connected) return KL_E_STATE;
+    if (c->version != KL_MQ_V5) return KL_E_UNSUPPORTED;
+    size_t len;
+    kl_status st = kl_mq_ser_auth(c->cfg.tx, c->cfg.tx_cap, KL_MQ_RC_REAUTH, props, &len);
+    if (st != KL_OK) return st;
+    c->reauth = 1;
+    st = send_pkt(c, len);
+    uint64_t start = now(c);
+    while (st == KL_OK && c->reauth == 1) {
+        uint64_t t = now(c);
+        if (t - start >= timeout_ms) {
+            set_err(c, "no AUTH answer in time", -1);
+            st = KL_E_TIMEOUT;
+            break;
+        }
+        st = kl_mq_process(c, (uint32_t)(timeout_ms - (t - start)));
+    }
+    if (c->reauth != 2 && st == KL_OK) st = KL_E_PEER;
+    c->reauth = 0;
+    return st;
 }
 
 kl_status kl_mq_wait(struct kl_mq_client *c, uint32_t timeout_ms)

@@ -25,6 +25,7 @@ struct broker {
     int session_present; /* CONNACK session present */
     int auth;            /* send AUTH 0x18 before CONNACK, check the answer */
     int no_pingresp, no_acks, trickle, silent;
+    int connacked, reauth_refuse, reauths;
     int pingreqs, pubrels_seen, disconnects, auth_ok;
     uint8_t last_disconnect_rc;
     uint8_t out[8192]; /* bytes for the client to read */
@@ -69,6 +70,7 @@ static kl_status t_send(void *ctx, const uint8_t *p, size_t n)
         }
         /* fall through */
     connack:
+        b->connacked = 1;
         pkt[0] = 0x20;
         if (b->v == KL_MQ_V5) {
             pkt[1] = 3;
@@ -87,9 +89,24 @@ static kl_status t_send(void *ctx, const uint8_t *p, size_t n)
     case KL_MQ_AUTH: {
         uint8_t rc;
         struct kl_mq_props pr;
-        b->auth_ok = kl_mq_de_auth(body, f.body_len, &rc, &pr) == KL_OK && rc == 0x18 &&
-                     pr.auth_data.n == 6 && !memcmp(pr.auth_data.p, "cba!!!", 6) &&
-                     pr.auth_method.n == 1 && pr.auth_method.p[0] == 'm';
+        int ok = kl_mq_de_auth(body, f.body_len, &rc, &pr) == KL_OK;
+        static const uint8_t a18[] = {0xF0, 12,   0x18, 10, 0x15, 0,   1,
+                                      'm',  0x16, 0,    3,  'a',  'b', 'c'};
+        if (b->connacked && ok && rc == 0x19) { /* re-authentication: challenge again */
+            queue(b, a18, sizeof a18);
+            break;
+        }
+        b->auth_ok = ok && rc == 0x18 && pr.auth_data.n == 6 &&
+                     !memcmp(pr.auth_data.p, "cba!!!", 6) && pr.auth_method.n == 1 &&
+                     pr.auth_method.p[0] == 'm';
+        if (b->connacked) {
+            b->reauths++;
+            if (b->reauth_refuse || !b->auth_ok)
+                queue(b, "\xE0\x01\x87", 3);
+            else
+                queue(b, "\xF0\x00", 2);
+            break;
+        }
         goto connack;
     }
     case KL_MQ_PUBLISH:
@@ -361,6 +378,29 @@ static void test_auth(void)
     struct kl_mq_connect_opts o = {.version = KL_MQ_V5, .client_id = "d", .clean = 1, .props = &p};
     struct kl_mq_connack ack;
     CHECK(kl_mq_connect(&c, &o, 1000, &ack) == KL_OK && b.auth_ok == 1);
+    /* re-authentication on the live connection: challenge, answer, AUTH 0x00 */
+    CHECK(kl_mq_reauth(&c, &p, 1000) == KL_OK && b.reauths == 1 && c.connected);
+    struct kl_mq_msg m = {.topic = "t", .qos = 1};
+    CHECK(kl_mq_publish(&c, &m, NULL) == KL_OK && kl_mq_wait(&c, 1000) == KL_OK);
+    /* refused: the server's DISCONNECT 0x87 */
+    b.reauth_refuse = 1;
+    CHECK(kl_mq_reauth(&c, &p, 1000) == KL_E_CLOSED && !c.connected && c.disconnect_reason == 0x87);
+    struct kl_mq_props nomethod = {0};
+    CHECK(kl_mq_reauth(&c, &nomethod, 1000) == KL_E_ARG);
+    /* an AUTH nobody asked for after CONNACK is a protocol error */
+    setup(&c, &b, &g, KL_MQ_V5);
+    b.inject = (const uint8_t *)"\xF0\x00";
+    b.inject_len = 2;
+    struct kl_mq_connect_opts plain = {.version = KL_MQ_V5, .client_id = "d", .clean = 1};
+    CHECK(kl_mq_connect(&c, &plain, 1000, &ack) == KL_OK);
+    kl_status st = KL_OK;
+    for (int i = 0; i < 5 && st == KL_OK; i++)
+        st = kl_mq_process(&c, 10);
+    CHECK(st == KL_E_PEER && b.disconnects == 1 && b.last_disconnect_rc == 0x82);
+    /* re-authentication needs MQTT 5 */
+    setup(&c, &b, &g, KL_MQ_V311);
+    CHECK(connect(&c, KL_MQ_V311, &ack) == KL_OK);
+    CHECK(kl_mq_reauth(&c, &p, 1000) == KL_E_UNSUPPORTED);
     /* without an auth callback the AUTH is a protocol error */
     setup(&c, &b, &g, KL_MQ_V5);
     b.auth = 1;

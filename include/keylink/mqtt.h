@@ -336,6 +336,7 @@ struct kl_mq_client {
     int wait_done;
     uint8_t *wait_codes;
     size_t wait_cap, wait_n;
+    int reauth; /* 1 while a re-authentication is under way, 2 once it succeeded */
     /* the server's DISCONNECT reason (MQTT 5), 0 if none */
     uint8_t disconnect_reason;
     struct kl_mq_props in_props; /* properties of the packet being handled */
@@ -376,6 +377,13 @@ kl_status kl_mq_unsubscribe(struct kl_mq_client *c, const char *const *filters, 
  * the caller closes the transport and reconnects. KL_E_TIMEOUT: PINGRESP did not come
  * within the keep-alive. */
 kl_status kl_mq_process(struct kl_mq_client *c, uint32_t timeout_ms);
+/* MQTT 5 re-authentication on a live connection (MQTT 5.0 section 4.12.1): sends AUTH with
+ * reason 0x19 and props (Authentication Method as in CONNECT, optional data), answers each
+ * AUTH 0x18 through cfg.on_auth, and returns KL_OK when the server's AUTH 0x00 comes
+ * (timeout_ms at most). Messages keep flowing meanwhile. KL_E_UNSUPPORTED on 3.1.1;
+ * KL_E_ARG without a method; a refusal comes as the server's DISCONNECT (KL_E_CLOSED). */
+kl_status kl_mq_reauth(struct kl_mq_client *c, const struct kl_mq_props *props,
+                       uint32_t timeout_ms);
 /* Processes until no outgoing QoS 1/2 exchange is in flight. KL_E_TIMEOUT if some are
  * still in flight after timeout_ms (the connection stays up). */
 kl_status kl_mq_wait(struct kl_mq_client *c, uint32_t timeout_ms);
