@@ -45,6 +45,9 @@ void kl_dp_log(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    /* client ids and topics come from the network: no control characters in the log */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     fprintf(stderr, "keylinkd: dp: %s\n", line);
 }
 

@@ -351,6 +351,11 @@ def limits(kd):
     check(m.connect("c" * 129) == 2, "client id over 128 bytes -> identifier rejected")
     m = Mqtt(kd.dev_port, None, version=4)
     check(m.connect("", clean=False) == 2, "empty client id with a persistent session")
+    # a client id cannot forge log lines
+    m = dev(kd, "evil\nkeylinkd: dp: client forged connected", 4)
+    m.disconnect()
+    kd.wait_log("client evil?keylinkd: dp: client forged connected")
+    check("\nkeylinkd: dp: client forged" not in kd.log(), "control characters reach the log")
     m = Mqtt(kd.dev_port, None, version=5)
     check(m.connect("", expect=0) == 0 and m.connack_props.get(0x12, b"").startswith(b"kl-"),
           "v5 empty client id gets an assigned one")
