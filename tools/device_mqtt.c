@@ -462,6 +462,8 @@ static const char *const pub_usage =
     "  --message M           payload (default: read standard input)\n"
     "  --qos 0|1|2           (default 0)\n"
     "  --retain              set the retain flag\n"
+    "  --content-type T, --response-topic T, --correlation D, --message-expiry S,\n"
+    "  --user-property K=V   (up to 4): MQTT 5 message properties (need --mqtt 5)\n"
     "  --count N             publish N times (default 1)\n"
     "  --keepalive S         keep-alive seconds (default 60)\n"
     "  --persistent          persistent session (clean session/start off)\n"
@@ -475,11 +477,50 @@ static const char *const pub_usage =
 
 static struct kl_dev_conn conn; /* large: buffers for TLS and MQTT */
 
+/* MQTT 5 PUBLISH properties from pub's options. */
+static int pub_extra(struct kl_dev_opts *o, const char *a, const char *v, void *ctx)
+{
+    (void)o;
+    struct kl_mq_props *p = ctx;
+    size_t n = strlen(v);
+    if (n > 1024) return -1;
+    if (!strcmp(a, "--content-type")) {
+        p->has |= KL_MQ_HAS(KL_MQ_P_CONTENT_TYPE);
+        p->content_type = (struct kl_mq_bin){(const uint8_t *)v, n};
+    } else if (!strcmp(a, "--response-topic")) {
+        if (!kl_mq_topic_ok(v, n)) return -1;
+        p->has |= KL_MQ_HAS(KL_MQ_P_RESPONSE_TOPIC);
+        p->response_topic = (struct kl_mq_bin){(const uint8_t *)v, n};
+    } else if (!strcmp(a, "--correlation")) {
+        p->has |= KL_MQ_HAS(KL_MQ_P_CORRELATION);
+        p->correlation = (struct kl_mq_bin){(const uint8_t *)v, n};
+    } else if (!strcmp(a, "--message-expiry")) {
+        char *end;
+        unsigned long e = strtoul(v, &end, 10);
+        if (!*v || *end || e == 0 || e > 0xFFFFFFFFul) return -1;
+        p->has |= KL_MQ_HAS(KL_MQ_P_MESSAGE_EXPIRY);
+        p->message_expiry = (uint32_t)e;
+    } else if (!strcmp(a, "--user-property")) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || p->user_n == KL_MQ_USER_MAX) return -1;
+        p->has |= KL_MQ_HAS(KL_MQ_P_USER);
+        p->user_key[p->user_n] = (struct kl_mq_bin){(const uint8_t *)v, (size_t)(eq - v)};
+        p->user_val[p->user_n] = (struct kl_mq_bin){(const uint8_t *)eq + 1, strlen(eq + 1)};
+        p->user_n++;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 int kl_device_pub(int argc, char **argv)
 {
     struct kl_dev_opts o = {.cmd = "pub"};
-    int r = kl_dev_parse(&o, argc, argv, pub_usage, NULL, NULL);
+    static struct kl_mq_props props;
+    int r = kl_dev_parse(&o, argc, argv, pub_usage, pub_extra, &props);
     if (r) return r == 1 ? 0 : r;
+    if (props.has && o.version != KL_MQ_V5)
+        return usage_error(&o, pub_usage, "message properties need --mqtt 5");
     if (!o.topic || !kl_mq_topic_ok(o.topic, strlen(o.topic)))
         return usage_error(&o, pub_usage, "--topic needs a topic name without wildcards");
     static char stdin_buf[16384];
@@ -498,6 +539,7 @@ int kl_device_pub(int argc, char **argv)
         return 1;
     }
     struct kl_mq_msg m = {0};
+    m.props = props.has ? &props : NULL;
     m.topic = o.topic;
     m.payload = (const uint8_t *)o.message;
     m.payload_len = mlen;

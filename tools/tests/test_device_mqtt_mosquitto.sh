@@ -73,6 +73,16 @@ for v in 3 5; do
   done
 done
 
+# MQTT 5 message properties set by keylink device pub, as mosquitto_sub shows them
+timeout 20 mosquitto_sub "${M[@]}" -i OTHER-sub -V mqttv5 -t props -C 1 -q 1 -F '%C|%P|%R|%E|%p' >"$T/sub.out" 2>&1 & sp=$!
+sleep 0.4
+timeout 20 "$B/keylink" device pub "${D[@]}" --mqtt 5 --topic props --message with-props --qos 1 \
+  --content-type text/plain --user-property k1=v1 --response-topic reply/here --message-expiry 120 \
+  2>"$T/pub.err" || fail "pub with properties: $(cat "$T/pub.err")"
+wait $sp
+grep -q "^text/plain|k1:v1|reply/here|1[12][0-9]|with-props$" "$T/sub.out" || fail "properties: $(cat "$T/sub.out")"
+"$B/keylink" device pub "${D[@]}" --topic props --message x --content-type a 2>/dev/null; [ $? = 2 ] || fail "properties on 3.1.1 accepted"
+
 # several messages in one connection at QoS 2, more than the 16 in-flight slots
 timeout 20 mosquitto_sub "${M[@]}" -i OTHER-sub -t many -C 40 -q 2 >"$T/many.out" 2>&1 & sp=$!
 sleep 0.4
