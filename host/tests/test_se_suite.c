@@ -25,15 +25,6 @@ static int in_channel; /* the current run goes through the secure channel */
 static uint8_t digest_4500[32];
 static int have_digest_4500;
 
-static void unhex(const char *h, uint8_t *out)
-{
-    for (size_t i = 0; h[2 * i]; i++) {
-        unsigned v;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-}
-
 static struct kl_se_object_attr attr(uint16_t id, uint8_t type, uint16_t size)
 {
     struct kl_se_object_attr a;
@@ -205,11 +196,13 @@ static void hashing(void)
     uint8_t d[32], want[32];
     /* FIPS 180-2 B.1 and B.3: "abc" and a million 'a' (500 MD_UPDATE frames) */
     OK(kl_se_sha256(&se, (const uint8_t *)"abc", 3, d));
-    unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want);
+    kl_test_unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want,
+                  sizeof want);
     CHECK(!memcmp(d, want, 32));
     if (!in_channel) { /* host-side AES-GCM of 1 MB is slow under the sanitizers */
         OK(kl_se_sha256(&se, million, sizeof million, d));
-        unhex("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", want);
+        kl_test_unhex("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", want,
+                      sizeof want);
         CHECK(!memcmp(d, want, 32));
     }
     /* three MD_UPDATE chunks; every transport must agree with the first run */
@@ -223,7 +216,8 @@ static void hashing(void)
     OK(kl_se_md_peek(&se, ctx, p));
     OK(kl_se_md_update(&se, ctx, (const uint8_t *)"c", 1));
     OK(kl_se_md_finish(&se, ctx, d));
-    unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want);
+    kl_test_unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want,
+                  sizeof want);
     CHECK(!memcmp(d, want, 32) && memcmp(p, want, 32));
     CHECK_ST(kl_se_md_finish(&se, ctx, d), KL_E_STATE); /* freed */
 }
@@ -244,7 +238,8 @@ static void mac_cipher_random(void)
     OK(kl_se_mac_init(&se, 0x3010, KL_SE_ALG_HMAC_SHA256, &ctx));
     OK(kl_se_mac_update(&se, ctx, (const uint8_t *)"Hi There", 8));
     OK(kl_se_mac_finish(&se, ctx, tag, sizeof tag, &tl));
-    unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", want);
+    kl_test_unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", want,
+                  sizeof want);
     CHECK(tl == 32 && !memcmp(tag, want, 32));
     OK(kl_se_mac_init(&se, 0x3010, KL_SE_ALG_HMAC_SHA256, &ctx));
     OK(kl_se_mac_update(&se, ctx, (const uint8_t *)"Hi There", 8));
@@ -276,7 +271,8 @@ static void mac_cipher_random(void)
     OK(kl_se_cipher_update(&se, ctx, zero, 16, out, sizeof out, &o1));
     OK(kl_se_cipher_finish(&se, ctx, NULL, 0, out + o1, sizeof out - o1, &o2));
     uint8_t ct[32];
-    unhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf", ct);
+    kl_test_unhex("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf", ct,
+                  sizeof ct);
     CHECK(o1 + o2 == 32 && !memcmp(out, ct, 32));
     p.dir = KL_SE_CIPHER_DECRYPT;
     OK(kl_se_cipher_init(&se, &p, &ctx));

@@ -7,28 +7,11 @@
 
 #include "cx.h"
 
-static size_t unhex(const char *h, uint8_t *out)
-{
-    size_t n = strlen(h) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static int eqhex(const uint8_t *p, size_t n, const char *h)
-{
-    uint8_t b[256];
-    return strlen(h) == 2 * n && unhex(h, b) == n && memcmp(b, p, n) == 0;
-}
-
 static void test_sha(void)
 {
     uint8_t d[32], e[32];
     CHECK(kl_cx_sha256((const uint8_t *)"abc", 3, d) == KL_OK);
-    CHECK(eqhex(d, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    CHECK(kl_test_eqhex(d, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     struct kl_cx_sha256 h;
     CHECK(kl_cx_sha256_init(&h) == KL_OK);
     CHECK(kl_cx_sha256_update(&h, (const uint8_t *)"ab", 2) == KL_OK);
@@ -37,7 +20,7 @@ static void test_sha(void)
     CHECK(memcmp(d, e, 32) == 0);
     CHECK(kl_cx_sha256_update(&h, (const uint8_t *)"c", 1) == KL_OK);
     CHECK(kl_cx_sha256_final(&h, e) == KL_OK);
-    CHECK(eqhex(e, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    CHECK(kl_test_eqhex(e, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     CHECK(h.md == NULL);
 }
 
@@ -49,19 +32,19 @@ static void test_mac(void)
     /* RFC 4231 test case 2 */
     CHECK(kl_cx_hmac_sha256((const uint8_t *)"Jefe", 4, (const uint8_t *)msg, strlen(msg), t) ==
           KL_OK);
-    CHECK(eqhex(t, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+    CHECK(kl_test_eqhex(t, 32, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
     /* RFC 4493 example 1 (empty message) and 2 */
     uint8_t k[16], m[16];
-    unhex("2b7e151628aed2a6abf7158809cf4f3c", k);
-    unhex("6bc1bee22e409f96e93d7e117393172a", m);
+    kl_test_unhex("2b7e151628aed2a6abf7158809cf4f3c", k, sizeof k);
+    kl_test_unhex("6bc1bee22e409f96e93d7e117393172a", m, sizeof m);
     struct kl_cx_mac c;
     CHECK(kl_cx_mac_init(&c, KL_CX_AES_CMAC, k, 16) == KL_OK);
     CHECK(kl_cx_mac_final(&c, t, sizeof(t), &tl) == KL_OK && tl == 16);
-    CHECK(eqhex(t, 16, "bb1d6929e95937287fa37d129b756746"));
+    CHECK(kl_test_eqhex(t, 16, "bb1d6929e95937287fa37d129b756746"));
     CHECK(kl_cx_mac_init(&c, KL_CX_AES_CMAC, k, 16) == KL_OK);
     CHECK(kl_cx_mac_update(&c, m, 7) == KL_OK && kl_cx_mac_update(&c, m + 7, 9) == KL_OK);
     CHECK(kl_cx_mac_final(&c, t, sizeof(t), &tl) == KL_OK && tl == 16);
-    CHECK(eqhex(t, 16, "070a16b46b4d4144f79bdd9dd04a287c"));
+    CHECK(kl_test_eqhex(t, 16, "070a16b46b4d4144f79bdd9dd04a287c"));
     /* AES-192 and other sizes are not chip keys */
     CHECK(kl_cx_mac_init(&c, KL_CX_AES_CMAC, k, 24) == KL_E_BAD_KEY);
     CHECK(kl_cx_mac_init(&c, KL_CX_HMAC_SHA256, k, 0) == KL_E_BAD_KEY);
@@ -78,7 +61,8 @@ static kl_status run_cipher(enum kl_cx_aes_mode mode, int enc, int pkcs7, const 
                             size_t *outlen)
 {
     uint8_t k[32], v[32], a[64];
-    size_t kl = unhex(key, k), vl = unhex(iv, v), al = unhex(aad, a);
+    size_t kl = kl_test_unhex(key, k, sizeof k), vl = kl_test_unhex(iv, v, sizeof v),
+           al = kl_test_unhex(aad, a, sizeof a);
     struct kl_cx_cipher c;
     kl_status st = kl_cx_cipher_init(&c, mode, enc, pkcs7, k, kl, vl ? v : NULL, vl, tag_len, n,
                                      al ? a : NULL, al);
@@ -105,14 +89,14 @@ static void test_aes(void)
     uint8_t pt[64], out[512], back[512];
     size_t n, on = 0, bn = 0;
     /* SP 800-38A F.1.1 ECB-AES128 and F.2.1 CBC-AES128 (first block) */
-    n = unhex("6bc1bee22e409f96e93d7e117393172a", pt);
+    n = kl_test_unhex("6bc1bee22e409f96e93d7e117393172a", pt, sizeof pt);
     CHECK(run_cipher(KL_CX_ECB, 1, 0, "2b7e151628aed2a6abf7158809cf4f3c", "", 0, "", pt, n, NULL, 5,
                      out, &on) == KL_OK);
-    CHECK(eqhex(out, on, "3ad77bb40d7a3660a89ecaf32466ef97"));
+    CHECK(kl_test_eqhex(out, on, "3ad77bb40d7a3660a89ecaf32466ef97"));
     CHECK(run_cipher(KL_CX_CBC, 1, 0, "2b7e151628aed2a6abf7158809cf4f3c",
                      "000102030405060708090a0b0c0d0e0f", 0, "", pt, n, NULL, 16, out,
                      &on) == KL_OK);
-    CHECK(eqhex(out, on, "7649abac8119b246cee98e9b12e9197d"));
+    CHECK(kl_test_eqhex(out, on, "7649abac8119b246cee98e9b12e9197d"));
     /* CBC with PKCS#7 round trip, odd chunking; a bad pad is refused */
     for (size_t i = 0; i < 37; i++)
         pt[i] = (uint8_t)i;
@@ -137,7 +121,8 @@ static void test_aes(void)
     memset(pt, 0, 16);
     CHECK(run_cipher(KL_CX_GCM, 1, 0, "00000000000000000000000000000000",
                      "000000000000000000000000", 16, "", pt, 16, NULL, 16, out, &on) == KL_OK);
-    CHECK(eqhex(out, on, "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"));
+    CHECK(
+        kl_test_eqhex(out, on, "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"));
     CHECK(run_cipher(KL_CX_GCM, 0, 0, "00000000000000000000000000000000",
                      "000000000000000000000000", 16, "", out, 16, out + 16, 3, back, &bn) == KL_OK);
     CHECK(bn == 16 && memcmp(back, pt, 16) == 0);
@@ -151,7 +136,7 @@ static void test_aes(void)
     CHECK(run_cipher(KL_CX_CCM, 1, 0, "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
                      "00000003020100a0a1a2a3a4a5", 8, "0001020304050607", pt + 8, 23, NULL, 4, out,
                      &on) == KL_OK);
-    CHECK(eqhex(out, on, "588c979a61c663d2f066d0c2c0f989806d5f6b61dac38417e8d12cfdf926e0"));
+    CHECK(kl_test_eqhex(out, on, "588c979a61c663d2f066d0c2c0f989806d5f6b61dac38417e8d12cfdf926e0"));
     CHECK(run_cipher(KL_CX_CCM, 0, 0, "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
                      "00000003020100a0a1a2a3a4a5", 8, "0001020304050607", out, 23, out + 23, 10,
                      back, &bn) == KL_OK);
@@ -208,16 +193,16 @@ static void test_ec(void)
     uint8_t one[32] = {0}, pub[64], priv[32], priv2[32], pub2[64];
     one[31] = 1;
     CHECK(kl_cx_ec_pub_from_priv(one, pub) == KL_OK);
-    CHECK(eqhex(pub, 64,
-                "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
-                "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"));
+    CHECK(kl_test_eqhex(pub, 64,
+                        "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                        "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"));
     CHECK(kl_cx_ec_check_pub(pub) == KL_OK);
     uint8_t bad[64];
     memcpy(bad, pub, 64);
     bad[63] ^= 1;
     CHECK(kl_cx_ec_check_pub(bad) == KL_E_BAD_KEY);
     uint8_t n[32];
-    unhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", n);
+    kl_test_unhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", n, sizeof n);
     CHECK(kl_cx_ec_pub_from_priv(n, pub2) == KL_E_BAD_KEY);
     memset(priv, 0, 32);
     CHECK(kl_cx_ec_pub_from_priv(priv, pub2) == KL_E_BAD_KEY);
@@ -268,7 +253,7 @@ static void test_ec(void)
     CHECK(kl_cx_ec_decode_sec1(sec1, 65, out) == KL_E_BAD_KEY);
     sec1[0] = 2 | (pub[63] & 1);
     CHECK(kl_cx_ec_decode_sec1(sec1, 33, out) == KL_E_BAD_KEY); /* compressed: refused */
-    unhex("3059301306072a8648ce3d020106082a8648ce3d030107034200", spki);
+    kl_test_unhex("3059301306072a8648ce3d020106082a8648ce3d030107034200", spki, sizeof spki);
     spki[26] = 4;
     memcpy(spki + 27, pub, 64);
     CHECK(kl_cx_ec_decode_spki(spki, 91, out) == KL_OK && memcmp(out, pub, 64) == 0);

@@ -12,8 +12,10 @@
 #endif
 #include <ftw.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,6 +50,27 @@ __attribute__((unused)) static const char *kl_where = "";
     } while (0)
 
 #define OK(expr) CHECK_ST(expr, KL_OK)
+
+/* Decodes a test vector's hex h into out; returns its length. A malformed or oversize
+ * vector is a bug in the test: abort. */
+static inline size_t kl_test_unhex(const char *h, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(h) / 2;
+    if (n > cap) abort();
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(h + 2 * i, "%2x", &v) != 1) abort();
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* 1 when the n bytes at p are exactly the hex string h. */
+static inline int kl_test_eqhex(const uint8_t *p, size_t n, const char *h)
+{
+    uint8_t b[256];
+    return strlen(h) == 2 * n && kl_test_unhex(h, b, sizeof b) == n && memcmp(b, p, n) == 0;
+}
 
 static inline int kl_test_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
