@@ -24,6 +24,16 @@ enum kl_policy_decision { KL_POLICY_NONE = 0, KL_POLICY_ALLOW = 1, KL_POLICY_DEN
  * that does not parse gives KL_POLICY_NONE. */
 enum kl_policy_decision kl_policy_eval(const char *doc, const char *action, const char *resource,
                                        const struct kl_policy_vars *vars);
+
+/* The same, with the document parsed once: kl_policy_compile returns an immutable form
+ * that any number of threads may evaluate at once (NULL when doc does not parse or memory
+ * ran out; evaluating NULL gives KL_POLICY_NONE). Free it with kl_policy_free. */
+struct kl_policy;
+struct kl_policy *kl_policy_compile(const char *doc);
+enum kl_policy_decision kl_policy_eval_compiled(const struct kl_policy *p, const char *action,
+                                                const char *resource,
+                                                const struct kl_policy_vars *vars);
+void kl_policy_free(struct kl_policy *p);
 /* Glob match with * (any run) and ? (one character). 1 on match. */
 int kl_policy_glob(const char *pattern, const char *text);
 

@@ -78,6 +78,32 @@ int main(void)
     struct kl_policy_vars none = {NULL, "x"};
     CHECK(kl_policy_eval(doc, "iot:Publish", ARN "topic/dt//t", &none) == KL_POLICY_NONE);
     CHECK(kl_policy_eval("garbage", "iot:Connect", ARN "client/x", &v) == KL_POLICY_NONE);
+
+    /* the compiled form decides the same, also with variable values too long for the
+     * stack buffer, and can be evaluated many times */
+    struct kl_policy *cp = kl_policy_compile(doc);
+    CHECK(cp != NULL);
+    for (int round = 0; round < 3; round++) {
+        CHECK(kl_policy_eval_compiled(cp, "iot:Publish", ARN "topic/dt/dev1/t", &v) ==
+              KL_POLICY_ALLOW);
+        CHECK(kl_policy_eval_compiled(cp, "iot:Publish", ARN "topic/dt/dev1/secret", &v) ==
+              KL_POLICY_DENY);
+        CHECK(kl_policy_eval_compiled(cp, "iot:Receive", ARN "topic/dt/dev1/t", &v) ==
+              KL_POLICY_NONE);
+        CHECK(kl_policy_eval_compiled(cp, "iot:Publish", ARN "topic/dt//t", &none) ==
+              KL_POLICY_NONE);
+    }
+    char longname[700], topic[900];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    snprintf(topic, sizeof topic, ARN "topic/dt/%s/t", longname);
+    struct kl_policy_vars lv = {longname, longname};
+    CHECK(kl_policy_eval_compiled(cp, "iot:Publish", topic, &lv) == KL_POLICY_ALLOW);
+    CHECK(kl_policy_eval(doc, "iot:Publish", topic, &lv) == KL_POLICY_ALLOW);
+    kl_policy_free(cp);
+    CHECK(kl_policy_compile("garbage") == NULL);
+    CHECK(kl_policy_eval_compiled(NULL, "iot:Connect", ARN "client/x", &v) == KL_POLICY_NONE);
+    kl_policy_free(NULL);
     if (fails)
         fprintf(stderr, "%d failure(s)\n", fails);
     else
