@@ -5,7 +5,7 @@
  * values are published known answers (FIPS 180-2, RFC 4231, the GCM spec) or checks
  * the chip cannot fake (a signature that verifies and stops verifying when flipped).
  */
-#include "kl_test.h"
+#include "kl_test_se.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -24,19 +24,6 @@ static struct kl_se se;
 static int in_channel; /* the current run goes through the secure channel */
 static uint8_t digest_4500[32];
 static int have_digest_4500;
-
-static struct kl_se_object_attr attr(uint16_t id, uint8_t type, uint16_t size)
-{
-    struct kl_se_object_attr a;
-    memset(&a, 0, sizeof a);
-    a.id = id;
-    a.type = type;
-    a.props = KL_SE_PROP_PERSISTENT;
-    a.size = size;
-    CHECK(kl_se_rules_parse("ahsex=rwdgx:ahsex=rwdgx:ahsex=rwdgx", a.rules) == KL_OK);
-    a.usage1 = a.usage2 = KL_SE_USAGE_UNUSED;
-    return a;
-}
 
 static void management(void)
 {
@@ -73,7 +60,7 @@ static void objects(void)
     static uint8_t data[5000], back[5000];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i ^ (i >> 8));
-    struct kl_se_object_attr a = attr(0x3000, KL_SE_OBJ_DATA, 5000);
+    struct kl_se_object_attr a = kl_test_attr(0x3000, KL_SE_OBJ_DATA, 5000);
     struct kl_se_status s0, s1;
     OK(kl_se_status(&se, &s0));
     OK(kl_se_create_object(&se, &a));
@@ -97,7 +84,7 @@ static void objects(void)
     CHECK(in.attr.type == KL_SE_OBJ_DATA && in.attr.size == 5000 && in.used == 5000);
     CHECK(in.write_count >= 3 && !memcmp(in.attr.rules, a.rules, 9));
 
-    struct kl_se_object_attr ctr = attr(0x3001, KL_SE_OBJ_UP_COUNTER, 4);
+    struct kl_se_object_attr ctr = kl_test_attr(0x3001, KL_SE_OBJ_UP_COUNTER, 4);
     ctr.initial = 5;
     OK(kl_se_create_object(&se, &ctr));
     uint32_t v = 0;
@@ -131,7 +118,7 @@ static void objects(void)
 
 static void ecdsa(void)
 {
-    struct kl_se_object_attr a = attr(0x3004, KL_SE_OBJ_KEY_PAIR, 96);
+    struct kl_se_object_attr a = kl_test_attr(0x3004, KL_SE_OBJ_KEY_PAIR, 96);
     a.key_type = KL_SE_KEY_ECC_P256;
     a.usage1 = KL_SE_USAGE_SIGN;
     a.alg1 = KL_SE_ALG_ECDSA_SHA256;
@@ -168,7 +155,7 @@ static void ecdsa(void)
     /* ECDH of the key with its own public key: the chip accepts the point; a point off
      * the curve is refused */
     uint8_t shared[32];
-    struct kl_se_object_attr x = attr(0x3005, KL_SE_OBJ_KEY_PAIR, 96);
+    struct kl_se_object_attr x = kl_test_attr(0x3005, KL_SE_OBJ_KEY_PAIR, 96);
     x.key_type = KL_SE_KEY_ECC_P256;
     x.usage1 = KL_SE_USAGE_KEY_EXCHANGE;
     x.alg1 = KL_SE_ALG_ECDH;
@@ -225,7 +212,7 @@ static void hashing(void)
 static void mac_cipher_random(void)
 {
     /* RFC 4231 test case 1 */
-    struct kl_se_object_attr h = attr(0x3010, KL_SE_OBJ_SECRET_KEY, 20);
+    struct kl_se_object_attr h = kl_test_attr(0x3010, KL_SE_OBJ_SECRET_KEY, 20);
     h.key_type = KL_SE_KEY_HMAC;
     h.usage1 = KL_SE_USAGE_SIGN;
     h.alg1 = KL_SE_ALG_HMAC_SHA256;
@@ -253,7 +240,7 @@ static void mac_cipher_random(void)
     CHECK_ST(kl_se_read_object(&se, 0x3010, rd, sizeof rd, &n), KL_E_ACCESS_DENIED);
 
     /* GCM spec test case 2: zero key, zero IV, one zero block */
-    struct kl_se_object_attr g = attr(0x3011, KL_SE_OBJ_SECRET_KEY, 16);
+    struct kl_se_object_attr g = kl_test_attr(0x3011, KL_SE_OBJ_SECRET_KEY, 16);
     g.key_type = KL_SE_KEY_AES;
     g.usage1 = KL_SE_USAGE_ENCRYPT;
     g.alg1 = KL_SE_ALG_AES_GCM;

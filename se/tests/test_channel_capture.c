@@ -5,7 +5,7 @@
  * appear in the capture (a control run without the channel shows that they would), and
  * one byte changed by the relay in a protected frame closes the channel.
  */
-#include "kl_test.h"
+#include "kl_test_se.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -153,31 +153,18 @@ static int contains_part(const uint8_t *needle, size_t n)
     return 0;
 }
 
-static struct kl_se_object_attr attr(uint16_t id, uint8_t type, uint16_t size)
-{
-    struct kl_se_object_attr a;
-    memset(&a, 0, sizeof a);
-    a.id = id;
-    a.type = type;
-    a.props = KL_SE_PROP_PERSISTENT;
-    a.size = size;
-    CHECK(kl_se_rules_parse("ahsex=rwdgx:ahsex=rwdgx:ahsex=rwdgx", a.rules) == KL_OK);
-    a.usage1 = a.usage2 = KL_SE_USAGE_UNUSED;
-    return a;
-}
-
 /* Writes the secret, reads it back, signs the message; returns the signature. */
 static void workload(struct kl_se *se, uint16_t base, const uint8_t *secret, size_t sn,
                      const uint8_t *msg, size_t mn, uint8_t sig[64])
 {
     uint8_t back[256], pub[64];
     size_t n = 0;
-    struct kl_se_object_attr a = attr(base, KL_SE_OBJ_DATA, 200);
+    struct kl_se_object_attr a = kl_test_attr(base, KL_SE_OBJ_DATA, 200);
     OK(kl_se_create_object(se, &a));
     OK(kl_se_write_object(se, base, 0, secret, sn));
     OK(kl_se_read_object(se, base, back, sizeof back, &n));
     CHECK(n == sn && !memcmp(back, secret, sn));
-    struct kl_se_object_attr k = attr((uint16_t)(base + 1), KL_SE_OBJ_KEY_PAIR, 96);
+    struct kl_se_object_attr k = kl_test_attr((uint16_t)(base + 1), KL_SE_OBJ_KEY_PAIR, 96);
     k.key_type = KL_SE_KEY_ECC_P256;
     k.usage1 = KL_SE_USAGE_SIGN;
     k.alg1 = KL_SE_ALG_ECDSA_SHA256;

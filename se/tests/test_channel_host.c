@@ -6,7 +6,7 @@
  * every group inside the channel, each attack closing both sides, the "require host role"
  * configuration, close, and the pin file helpers (checked against OpenSSL's PEM reader).
  */
-#include "kl_test.h"
+#include "kl_test_se.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -138,19 +138,6 @@ static const struct kl_transport_ops tap = {
 
 /* ---- commands of every group, inside the channel ---- */
 
-static struct kl_se_object_attr attr(uint16_t id, uint8_t type, uint16_t size)
-{
-    struct kl_se_object_attr a;
-    memset(&a, 0, sizeof a);
-    a.id = id;
-    a.type = type;
-    a.props = KL_SE_PROP_PERSISTENT;
-    a.size = size;
-    CHECK(kl_se_rules_parse("ahsex=rwdgx:ahsex=rwdgx:ahsex=rwdgx", a.rules) == KL_OK);
-    a.usage1 = a.usage2 = KL_SE_USAGE_UNUSED;
-    return a;
-}
-
 static void every_group(struct kl_se *se)
 {
     struct kl_se_status s;
@@ -171,7 +158,7 @@ static void every_group(struct kl_se *se)
     OK(kl_se_admin_auth_reset(se));
     OK(kl_se_kick(se));
     /* objects */
-    struct kl_se_object_attr a = attr(0x3100, KL_SE_OBJ_DATA, 2500);
+    struct kl_se_object_attr a = kl_test_attr(0x3100, KL_SE_OBJ_DATA, 2500);
     OK(kl_se_create_object(se, &a));
     for (size_t i = 0; i < 2500; i++)
         buf[i] = (uint8_t)(i * 7);
@@ -185,14 +172,14 @@ static void every_group(struct kl_se *se)
     struct kl_se_list_entry l[16];
     OK(kl_se_list(se, l, 16, &n));
     CHECK(n >= 1);
-    struct kl_se_object_attr c = attr(0x3101, KL_SE_OBJ_UP_COUNTER, 4);
+    struct kl_se_object_attr c = kl_test_attr(0x3101, KL_SE_OBJ_UP_COUNTER, 4);
     c.initial = 5;
     OK(kl_se_create_object(se, &c));
     uint32_t v = 0;
     OK(kl_se_counter_update(se, 0x3101, 3, &v));
     CHECK(v == 8);
     /* keys and ECDSA, ECDH */
-    struct kl_se_object_attr k = attr(0x3102, KL_SE_OBJ_KEY_PAIR, 96);
+    struct kl_se_object_attr k = kl_test_attr(0x3102, KL_SE_OBJ_KEY_PAIR, 96);
     k.key_type = KL_SE_KEY_ECC_P256;
     k.usage1 = KL_SE_USAGE_SIGN;
     k.alg1 = KL_SE_ALG_ECDSA_SHA256;
@@ -213,7 +200,7 @@ static void every_group(struct kl_se *se)
     /* hash, MAC, cipher, random */
     OK(kl_se_sha256(se, (const uint8_t *)"abc", 3, d));
     CHECK(d[0] == 0xba && d[31] == 0xad);
-    struct kl_se_object_attr h = attr(0x3103, KL_SE_OBJ_SECRET_KEY, 32);
+    struct kl_se_object_attr h = kl_test_attr(0x3103, KL_SE_OBJ_SECRET_KEY, 32);
     h.key_type = KL_SE_KEY_AES;
     h.usage1 = KL_SE_USAGE_ENCRYPT;
     h.alg1 = KL_SE_ALG_AES_GCM;
@@ -348,7 +335,7 @@ static void run(const char *uri)
     OK(kl_se_channel_open(&se, id, kl_random_os, NULL));
     OK(kl_se_get_identity(&se, other));
     CHECK(!memcmp(other, id, 64));
-    struct kl_se_object_attr hk = attr(0x3104, KL_SE_OBJ_SECRET_KEY, 32);
+    struct kl_se_object_attr hk = kl_test_attr(0x3104, KL_SE_OBJ_SECRET_KEY, 32);
     hk.key_type = KL_SE_KEY_HMAC;
     hk.usage1 = KL_SE_USAGE_SIGN;
     hk.alg1 = KL_SE_ALG_HMAC_SHA256;
@@ -372,7 +359,7 @@ static void run(const char *uri)
     OK(kl_se_md_update(&se, md, (const uint8_t *)"ab", 2));
     OK(kl_se_md_peek(&se, md, dg));
     OK(kl_se_md_finish(&se, md, dg));
-    struct kl_se_object_attr ak = attr(0x1001, KL_SE_OBJ_KEY_PAIR, 96);
+    struct kl_se_object_attr ak = kl_test_attr(0x1001, KL_SE_OBJ_KEY_PAIR, 96);
     ak.key_type = KL_SE_KEY_ECC_P256;
     ak.usage1 = KL_SE_USAGE_ADMIN_AUTH;
     ak.alg1 = KL_SE_ALG_ECDSA_SHA256;
