@@ -396,6 +396,37 @@ def jwt_seeds():
             b"\x02" + base64.b64encode(SRV[:50]), b"\x02" + b64u(SRV[:31]), b"\x02" + b"ab=c"]
 
 
+def import_seeds():
+    import json
+    cert = pem("CERTIFICATE", SRV).decode()
+    root = pem("CERTIFICATE", ROOT).decode()
+    line = lambda **kw: json.dumps(kw).encode() + b"\n"
+    return [line(thingName="dev-1", certificatePem=cert),
+            b"\n  \n" + line(thingName="dev-2", certificatePem=cert, caCertificatePem=root, status="ACTIVE",
+                            attributes={"model": "x", "rev": "2"}) + b"{not json}\n",
+            line(thingName="dev-3", certificatePem=cert, policyName="none", certificateId="00" * 32),
+            line(thingName="dev-4", certificatePem=cert, status="REVOKED", serialNumber="1", device="x") +
+            line(thingName="dev-4", certificatePem=root),
+            b'{"thingName":"a","thingName":"b","certificatePem":"x"}\r\n[]\n']
+
+
+def broker_seeds():
+    cprops = b"\x11" + u32(30) + b"\x21" + u16(10) + b"\x27" + u32(65536) + b"\x15" + mqstr(b"keylink-challenge")
+    wprops = b"\x18" + u32(5) + b"\x01\x01" + b"\x03" + mqstr(b"text/plain")
+    conn5 = (mqstr(b"MQTT") + b"\x05" + b"\xee" + u16(60) + varint(len(cprops)) + cprops + mqstr(b"dev-1") +
+             varint(len(wprops)) + wprops + mqstr(b"will/t") + mqstr(b"bye") + mqstr(b"user") + mqstr(b"jwt"))
+    conn4 = mqstr(b"MQTT") + b"\x04" + b"\x02" + u16(30) + mqstr(b"dev-2")
+    pprops = b"\x02" + u32(10) + b"\x08" + mqstr(b"r/t") + b"\x09" + mqstr(b"c") + b"\x26" + mqstr(b"k") + mqstr(b"v")
+    v5 = (mq(1, 0, conn5) + mq(3, 2, mqstr(b"dt/dev-1/t") + u16(1) + varint(len(pprops)) + pprops + b"22") +
+          mq(4, 0, u16(1) + b"\x00\x00") + mq(6, 2, u16(2)) +
+          mq(8, 2, u16(3) + b"\x00" + mqstr(b"cmd/dev-1/#") + b"\x01" + mqstr(b"$share/g/x") + b"\x2e") +
+          mq(10, 2, u16(4) + b"\x00" + mqstr(b"cmd/dev-1/#")) + mq(12, 0, b"") +
+          mq(15, 0, b"\x18" + varint(7) + b"\x16" + mqstr(b"sig")) + mq(14, 0, b"\x04\x00"))
+    v4 = (mq(1, 0, conn4) + mq(3, 0, mqstr(b"a/b") + b"x") + mq(8, 2, u16(1) + mqstr(b"a/+") + b"\x02") +
+          mq(10, 2, u16(2) + mqstr(b"a/+")) + mq(14, 0, b""))
+    return [b"\x01" + v5, b"\x00" + v4]
+
+
 def main():
     write("chip_cmds", chip_seeds())
     write("chip_frame", frame_seeds())
@@ -411,6 +442,8 @@ def main():
     write("mqtt_codec", mqtt_seeds())
     write("jwt_parse", jwt_seeds())
     write("mqtt_client", mqtt_client_seeds())
+    write("cloud_import", import_seeds())
+    write("cloud_mqtt", broker_seeds())
     return 0
 
 
