@@ -607,6 +607,8 @@ kl_reg_rc kl_dp_start(struct kl_registry *reg, const struct kl_dp_cfg *cfg, stru
     dp->port = cfg->listen_port;
     dp->dev_port = dev ? cfg->dev_port : 0;
     char why[300];
+    for (int i = 0; i < dp->nworkers; i++) /* kl_dp_stop closes only what was opened */
+        dp->workers[i].lfd = dp->workers[i].dev_lfd = dp->workers[i].ep = dp->workers[i].evfd = -1;
     for (int i = 0; i < dp->nworkers; i++) {
         struct kl_worker *w = &dp->workers[i];
         w->dp = dp;

@@ -424,6 +424,16 @@ def dev_policy_and_loopback():
                        capture_output=True, text=True, timeout=20)
     check(r.returncode != 0 and "loopback" in r.stderr, f"dev listener on 0.0.0.0: {r.stderr}")
     subprocess.run(["rm", "-rf", "/tmp/kl-dp-never"])
+    # a data-plane port that is taken stops the start with a message
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    r = subprocess.run([KEYLINKD, "--data-dir", "/tmp/kl-dp-never2", "--listen",
+                        f"127.0.0.1:{busy.getsockname()[1]}", "--api", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=20)
+    busy.close()
+    subprocess.run(["rm", "-rf", "/tmp/kl-dp-never2"])
+    check(r.returncode == 1 and "cannot listen" in r.stderr, f"port in use: {r.stderr}")
     # --dev-policy: dev clients get that policy; a policy that does not exist stops the start
     kd = Keylinkd()
     kd.policy("devpol", [{"Effect": "Allow", "Action": ["iot:Connect", "iot:Receive"],
