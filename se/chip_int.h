@@ -225,6 +225,13 @@ uint8_t *kl_obj_bytes(struct kl_state *s, const struct kl_obj *o);
 /* KL_E_ENDURANCE when the object has no write cycle left; otherwise counts one. */
 kl_status kl_obj_count_write(struct kl_obj *o);
 
+/* obj_attr.c: the 20-byte attribute block of CREATE_OBJECT (docs/protocol.md), which also
+ * starts OBJECT_INFO's answer and each object header of the image. _get sets only the
+ * fields the block holds (id .. alg[1]). */
+#define KL_OBJ_ATTR_LEN 20u
+void kl_obj_attr_put(uint8_t *p, const struct kl_obj *o);
+void kl_obj_attr_get(struct kl_obj *o, const uint8_t *p);
+
 /* rules.c: validity of a 9-byte rules block (reserved bytes 0, known bits only). */
 int kl_rules_valid(const uint8_t r[9]);
 

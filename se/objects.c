@@ -276,16 +276,7 @@ KL_HANDLER(kl_cmd_create_object)
     if (len != (counter ? 24u : 20u)) return KL_E_BAD_LENGTH;
     struct kl_obj o;
     memset(&o, 0, sizeof o);
-    o.id = kl_be16(req);
-    o.type = type;
-    o.props = req[3];
-    o.size = kl_be16(req + 4);
-    memcpy(o.rules, req + 6, 9);
-    o.key_type = req[15];
-    o.usage[0] = req[16];
-    o.alg[0] = req[17];
-    o.usage[1] = req[18];
-    o.alg[1] = req[19];
+    kl_obj_attr_get(&o, req);
     if (o.id == 0x0000 || o.id == 0xFFFF) return KL_E_BAD_PARAM;
     kl_status st =
         kl_obj_check_layout(o.type, o.props, o.size, o.rules, o.key_type, o.usage, o.alg);
@@ -387,16 +378,7 @@ KL_HANDLER(kl_cmd_object_info)
     const struct kl_obj *o = kl_obj_find(c, kl_be16(req));
     if (!o) return KL_E_NOT_FOUND;
     if (cap < 27) return KL_E_INTERNAL;
-    kl_put16(resp, o->id);
-    resp[2] = o->type;
-    resp[3] = o->props;
-    kl_put16(resp + 4, o->size);
-    memcpy(resp + 6, o->rules, 9);
-    resp[15] = o->key_type;
-    resp[16] = o->usage[0];
-    resp[17] = o->alg[0];
-    resp[18] = o->usage[1];
-    resp[19] = o->alg[1];
+    kl_obj_attr_put(resp, o);
     kl_put16(resp + 20, o->used);
     kl_put32(resp + 22, o->writes);
     resp[26] = o->has_key;

@@ -49,16 +49,7 @@ kl_status kl_state_encode(const struct kl_chip *c, uint8_t **out, size_t *len)
     for (size_t i = 0; i < s->nobj; i++) {
         const struct kl_obj *o = &s->obj[i];
         if (!(o->props & KL_PROP_PERSIST)) continue;
-        kl_put16(p, o->id);
-        p[2] = o->type;
-        p[3] = o->props;
-        kl_put16(p + 4, o->size);
-        memcpy(p + 6, o->rules, 9);
-        p[15] = o->key_type;
-        p[16] = o->usage[0];
-        p[17] = o->alg[0];
-        p[18] = o->usage[1];
-        p[19] = o->alg[1];
+        kl_obj_attr_put(p, o);
         p[20] = o->has_key;
         kl_put16(p + 21, o->used);
         kl_put32(p + 23, o->writes);
@@ -158,16 +149,7 @@ kl_status kl_state_decode(const uint8_t *in, size_t len, struct kl_state *st,
         }
         struct kl_obj o;
         memset(&o, 0, sizeof o);
-        o.id = kl_be16(p);
-        o.type = p[2];
-        o.props = p[3];
-        o.size = kl_be16(p + 4);
-        memcpy(o.rules, p + 6, 9);
-        o.key_type = p[15];
-        o.usage[0] = p[16];
-        o.alg[0] = p[17];
-        o.usage[1] = p[18];
-        o.alg[1] = p[19];
+        kl_obj_attr_get(&o, p);
         o.has_key = p[20];
         o.used = kl_be16(p + 21);
         o.writes = kl_be32(p + 23);
