@@ -11,8 +11,6 @@
 # usage: scripts/demo.sh [--keep]      programs from $KL_BIN_DIR (default build/bin)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${KL_BIN_DIR:-$ROOT/build/bin}
-BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "demo: no program folder ${KL_BIN_DIR:-$ROOT/build/bin}; run 'make demo' (it builds first)" >&2; exit 1; }
 WAIT=${KL_DEMO_WAIT:-15} # seconds any one outcome may take to show (sanitizer builds are slow)
 KEEP=0
 for a in "$@"; do
@@ -22,6 +20,8 @@ for a in "$@"; do
     *) echo "demo: unknown option $a (try --help)" >&2; exit 2 ;;
   esac
 done
+BIN=${KL_BIN_DIR:-$ROOT/build/bin}
+BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "demo: no program folder ${KL_BIN_DIR:-$ROOT/build/bin}; run 'make demo' (it builds first)" >&2; exit 1; }
 for p in keylink keylink-se keylinkd make_ca_cert init_tls_iot; do
   [ -x "$BIN/$p" ] || { echo "demo: $BIN/$p is missing; run 'make demo' (it builds first)" >&2; exit 1; }
 done

@@ -143,6 +143,11 @@ has main '^demo: all 13 steps passed \([0-9]+ checks, [0-9]+s\)$' "the final sum
 nothing_left main
 
 # ---- failure paths ---------------------------------------------------------------------------
+demo help "$W/no-such-dir" --help # works without a build
+[ $RC -eq 0 ] && pass "help: --help exits 0" || fail "help: --help exited $RC"
+has help '^usage: scripts/demo.sh \[--keep\]' "prints the usage line"
+nothing_left help
+
 demo usage "$BIN" --bogus
 [ $RC -eq 2 ] && pass "usage: unknown option exits 2" || fail "usage: unknown option exited $RC"
 has usage 'unknown option --bogus' "says which option"
