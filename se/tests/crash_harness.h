@@ -111,6 +111,17 @@ static inline int crash_spawn(struct crash_run *r, char *const args[], const cha
     return 0;
 }
 
+/* Starts this program's child side: "--child dir target stay" (stay 1: wait to be killed
+ * after the last change), with fault (NULL: none) in KEYLINK_FAULT. 0 on success. */
+static inline int crash_spawn_child(struct crash_run *r, const char *dir, uint64_t target, int stay,
+                                    const char *fault)
+{
+    char tbuf[32];
+    snprintf(tbuf, sizeof tbuf, "%llu", (unsigned long long)target);
+    char *args[] = {"crash-child", "--child", (char *)dir, tbuf, stay ? "1" : "0", NULL};
+    return crash_spawn(r, args, fault);
+}
+
 static inline uint64_t crash_be64(const uint8_t *b)
 {
     uint64_t v = 0;
@@ -233,6 +244,18 @@ static inline void crash_rm_state(const char *dir)
         unlink(p);
     }
     rmdir(dir);
+}
+
+/* Parent side: the child's acks must go on right after floor, the state it started from.
+ * Prints why and returns -1 when they do not. */
+static inline int crash_acks_follow(const struct crash_run *r, uint64_t floor)
+{
+    if (r->count > 0 && r->last - r->count != floor) {
+        fprintf(stderr, "FAIL: child started after %llu, state was %llu\n",
+                (unsigned long long)(r->last - r->count), (unsigned long long)floor);
+        return -1;
+    }
+    return 0;
 }
 
 /* Parent side: makes a fresh crash_base_dir()/prefix-XXXXXX in base and names its state
