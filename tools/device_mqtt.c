@@ -5,6 +5,7 @@
  * `keylink device run` (device_run.c) shares.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,8 +583,16 @@ static const char *const sub_usage =
     "options: as for `keylink device pub` (--qos is the subscription's maximum QoS), and\n"
     "  --show-topic          print \"TOPIC PAYLOAD\" instead of the payload only\n"
     "  --duration S          stop after S seconds (exit 0 if --count is 0, else 1)\n"
+    "SIGTERM or SIGINT ends it cleanly (exit 0 if --count is 0, else 1).\n"
     "\n"
     "Exit status: 0 all messages arrived, 1 failed or timed out, 2 bad usage.\n";
+
+static volatile sig_atomic_t sub_stop;
+static void sub_signal(int sig)
+{
+    (void)sig;
+    sub_stop = 1;
+}
 
 struct sub_ctx {
     const char *topics[8];
@@ -648,7 +657,13 @@ int kl_device_sub(int argc, char **argv)
     kl_dev_log(&o, "subscribed (granted QoS %u)", codes[0]);
     uint64_t start = kl_dev_mono_ms();
     int rc = 0;
-    while (o.count == 0 || s.got < o.count) {
+    /* SIGTERM/SIGINT end the subscription cleanly: DISCONNECT and close_notify */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sub_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    while (!sub_stop && (o.count == 0 || s.got < o.count)) {
         uint64_t el = kl_dev_mono_ms() - start;
         if (o.duration_s > 0 && el >= (uint64_t)(o.duration_s * 1000)) {
             rc = o.count ? 1 : 0;
@@ -657,12 +672,13 @@ int kl_device_sub(int argc, char **argv)
             break;
         }
         st = kl_mq_process(&conn.mq, 200);
-        if (st != KL_OK) {
+        if (st != KL_OK && !sub_stop) {
             kl_dev_log(&o, "connection lost: %s - %s", kl_status_name(st), kl_mq_error(&conn.mq));
             rc = 1;
             break;
         }
     }
+    if (sub_stop && o.count && s.got < o.count) rc = 1;
     kl_dev_close(&conn);
     return rc;
 }

@@ -104,6 +104,12 @@ timeout 20 "$B/keylink" device pub "${D[@]}" --pin "$T/wrong.pem" --topic pinned
   && fail "a wrong pin was accepted"
 grep -q "not the pinned one" "$T/pin.err" || fail "wrong pin: unclear: $(cat "$T/pin.err")"
 
+# sub without a count runs until SIGTERM, then disconnects cleanly (mosquitto logs a clean disconnect)
+"$B/keylink" device sub "${D[@]}" --client-id DEV1-long --topic forever --count 0 >/dev/null 2>"$T/long.err" & lp=$!
+wait_for grep -q subscribed "$T/long.err" || fail "sub --count 0: $(cat "$T/long.err")"
+kill -TERM $lp; wait $lp || fail "sub --count 0 did not exit 0 on SIGTERM: $(cat "$T/long.err")"
+wait_for grep -q "Client DEV1-long disconnected" "$T/mosquitto.log" || fail "no clean DISCONNECT from sub on SIGTERM"
+
 # keylink device run across a broker restart: connection lost, retries with backoff, connected
 # again, telemetry goes on; SIGTERM stops it cleanly
 "$B/keylink" device run "${D[@]}" --mqtt 5 --persistent --session-expiry 60 --interval 0.3 --qos 1 \
