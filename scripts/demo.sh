@@ -367,7 +367,7 @@ wait "$DEV_PID"
 DEV_RC=$?
 forget "$DEV_PID"
 feeds
-[ "$DEV_RC" -ne 0 ] || die "keylink device run exited 0 although it was shut out"
+[ "$DEV_RC" -eq 1 ] || die "keylink device run exited $DEV_RC; after --retries ran out it must exit 1"
 grep -q "^stopped .*reason=retries" device.log || die "keylink device run did not say why it stopped"
 ok "keylink device run gave up after $(grep -c '^refused attempt=' device.log) refused reconnects (exit $DEV_RC)"
 refused keylink device pub --endpoint "localhost:$DP_PORT" --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 \
