@@ -65,6 +65,25 @@ static kl_status connect_tls(struct conn *c, const char *name, uint16_t suite, i
     return c->hs_st;
 }
 
+/* A handshake with the bare default configuration through a man in the middle that cuts
+ * the server's flight after cut_at bytes (0: never) or shortens the first message's
+ * length by one (shorten_first). The result is in c->hs_st. */
+static void connect_damaged(struct conn *c, size_t cut_at, int shorten_first)
+{
+    memset(c, 0, sizeof *c);
+    char port[16];
+    snprintf(port, sizeof port, "%d", server_port);
+    CHECK_ST(kl_tls_posix_connect(&c->m.sock, "127.0.0.1", port, 5000), KL_OK);
+    c->m.cut_at = cut_at;
+    c->m.shorten_first = shorten_first;
+    struct kl_tls_transport tr = {&c->m, mitm_send, mitm_recv};
+    struct kl_tls_clock ck = {NULL, t_unix, t_mono};
+    struct kl_tls_config cfg = {0};
+    cfg.server_name = "localhost";
+    CHECK_ST(kl_tls_init(&c->t, &se, &cfg, &tr, &ck, rx, sizeof rx, hs, sizeof hs), KL_OK);
+    c->hs_st = kl_tls_handshake(&c->t);
+}
+
 static void conn_end(struct conn *c)
 {
     kl_tls_close(&c->t);
@@ -360,37 +379,13 @@ static void refusals(void)
 
     /* a truncated handshake message: the ServerHello claims one byte less */
     server_start("-cert", "srv.pem", "-key", "srv.key", (char *)NULL);
-    memset(&c, 0, sizeof c);
-    {
-        char port[16];
-        snprintf(port, sizeof port, "%d", server_port);
-        CHECK_ST(kl_tls_posix_connect(&c.m.sock, "127.0.0.1", port, 5000), KL_OK);
-        c.m.shorten_first = 1;
-        struct kl_tls_transport tr = {&c.m, mitm_send, mitm_recv};
-        struct kl_tls_clock ck = {NULL, t_unix, t_mono};
-        struct kl_tls_config cfg = {0};
-        cfg.server_name = "localhost";
-        CHECK_ST(kl_tls_init(&c.t, &se, &cfg, &tr, &ck, rx, sizeof rx, hs, sizeof hs), KL_OK);
-        c.hs_st = kl_tls_handshake(&c.t);
-    }
+    connect_damaged(&c, 0, 1);
     CHECK(c.t.alert_sent == 50); /* decode_error */
     refused("truncated ServerHello", KL_E_PEER, &c);
 
     /* the connection cut in the middle of the server's flight */
     server_start("-cert", "srv.pem", "-key", "srv.key", (char *)NULL);
-    memset(&c, 0, sizeof c);
-    {
-        char port[16];
-        snprintf(port, sizeof port, "%d", server_port);
-        CHECK_ST(kl_tls_posix_connect(&c.m.sock, "127.0.0.1", port, 5000), KL_OK);
-        c.m.cut_at = 300;
-        struct kl_tls_transport tr = {&c.m, mitm_send, mitm_recv};
-        struct kl_tls_clock ck = {NULL, t_unix, t_mono};
-        struct kl_tls_config cfg = {0};
-        cfg.server_name = "localhost";
-        CHECK_ST(kl_tls_init(&c.t, &se, &cfg, &tr, &ck, rx, sizeof rx, hs, sizeof hs), KL_OK);
-        c.hs_st = kl_tls_handshake(&c.t);
-    }
+    connect_damaged(&c, 300, 0);
     refused("cut handshake", KL_E_CLOSED, &c);
 
     /* a flipped bit in the server's ServerKeyExchange signature area: byte ~ end of
