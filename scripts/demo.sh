@@ -373,6 +373,7 @@ ok "keylink device run gave up after $(grep -c '^refused attempt=' device.log) r
 refused keylink device pub --endpoint "localhost:$DP_PORT" --thing EXAMPLE_DEVICE --auth challenge --mqtt 5 \
   --topic dt/EXAMPLE_DEVICE/telemetry --message '{"after":"revocation"}'
 feeds
+[ "$RC" -eq 1 ] || die "keylink device pub exited $RC; a refused connection must exit 1"
 ok "a fresh connection with the revoked certificate is refused (exit $RC)"
 grep -q '^dt/EXAMPLE_DEVICE/telemetry {"after":"revocation"}' operator.log && die "a message of the revoked device got through"
 ok "nothing from the revoked device reached the operator"
