@@ -251,6 +251,16 @@ def tls_client_seeds():
          b"\x04" + ch(1, server_hello(0xC02B, ext(0xFF01, b"\x00"))) + ch(0, record(21, b"\x01\x70")) +
          ch(3, b"\x0b" + certificate([ROOT])),
          b"\x10" + ch(1, server_hello()) + ch(3, b"\x0b" + certificate([SRV])) + ch(0, record(22, hs(12, ske())))]
+    # whole handshakes: the harness seals the server Finished and records (kind 8 / 9)
+    fin = ch(8, b"")
+    seal = lambda ct, b: ch(9, bytes([ct]) + b)
+    s.append(b"\x10" + good + fin + seal(23, b"hello device") + seal(21, b"\x01\x70") + seal(23, b"x" * 1000) +
+             seal(22, hs(0, b"")) + seal(21, b"\x01\x00"))
+    s.append(b"\x11" + ch(1, server_hello()) + ch(3, b"\x0b" + certificate([SRV])) + ch(2, params) +
+             ch(3, b"\x0d" + cert_request()) + ch(3, b"\x0e") + fin + seal(23, b"mtls"))
+    nomfl = server_hello(0xC0AC, ext(0xFF01, b"\x00") + ext(0x0017, b""))
+    s.append(b"\x1a" + ch(1, nomfl) + ch(3, b"\x0b" + certificate([SRV])) + ch(2, params) + ch(3, b"\x0e") +
+             fin + seal(23, bytes(range(256)) * 12) + seal(23, b"after big") + seal(20, b"\x01"))
     return s
 
 
