@@ -154,6 +154,22 @@ static void fz_chip_restore(uint8_t mode)
     fz_chip->committed_len = n;
 }
 
+/* Every acknowledged change of persistent state is on disk: the state the chip would
+ * encode now equals its last commit (unless a reset outside a command is still waiting
+ * for its retry, which the chip tracks itself). A refused command changed nothing, so
+ * this holds after every command and frame, whatever the answer. */
+static void fz_chip_durable(uint8_t cmd)
+{
+    if (fz_chip->uncommitted || !fz_chip->committed) return;
+    uint8_t *img = NULL;
+    size_t n = 0;
+    FZ_CHECK(kl_state_encode(fz_chip, &img, &n) == KL_OK);
+    int same = n == fz_chip->committed_len && memcmp(img, fz_chip->committed, n) == 0;
+    free(img);
+    if (!same) fprintf(stderr, "command %02X left a change that is not committed\n", cmd);
+    FZ_CHECK(same);
+}
+
 /* What must hold after any input: the storage accounting adds up, and the persistent
  * state the chip would commit now decodes again (else the chip could not restart). */
 static void fz_chip_check(void)

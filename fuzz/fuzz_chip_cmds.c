@@ -42,21 +42,6 @@ static uint8_t *sign_ske(uint8_t *req, size_t *n)
     return o;
 }
 
-/* Every acknowledged change of persistent state is on disk: after KL_OK the state the
- * chip would encode now equals its last commit (unless a reset outside a command is
- * still waiting for its retry, which the chip tracks itself). */
-static void check_durable(uint8_t cmd)
-{
-    if (fz_chip->uncommitted || !fz_chip->committed) return;
-    uint8_t *img = NULL;
-    size_t n = 0;
-    FZ_CHECK(kl_state_encode(fz_chip, &img, &n) == KL_OK);
-    int same = n == fz_chip->committed_len && memcmp(img, fz_chip->committed, n) == 0;
-    free(img);
-    if (!same) fprintf(stderr, "command %02X acknowledged a change that is not committed\n", cmd);
-    FZ_CHECK(same);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -106,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (st != KL_OK) {
             FZ_CHECK(rlen == 0);
         } else {
-            check_durable(cmd);
+            fz_chip_durable(cmd);
             memcpy(prev, fz_resp, rlen);
             prev_len = rlen;
             if (cmd == 0xB1 && rlen == 32) memcpy(cr, fz_resp, 32);

@@ -9,7 +9,8 @@
  * bytes[0] is a command byte and the rest its payload, sent with kl_se_command (inside
  * the channel when one is open). Invariants: every answer is a well-formed frame of at
  * most 2054 bytes; a bad frame is answered KL_E_BAD_FRAME with no payload; a refused
- * protected frame is answered in the clear with no payload.
+ * protected frame is answered in the clear with no payload; whatever the answer, no
+ * change of persistent state is left uncommitted.
  */
 #include "chip_link.h"
 #include "keylink/channel.h"
@@ -78,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t rlen = 0;
             kl_status st = kl_se_command(&se, p[0], p + 1, got - 1, resp, sizeof resp, &rlen);
             if (st == KL_OK) FZ_CHECK(rlen <= sizeof resp);
+            fz_chip_durable(p[0]);
             continue;
         }
         size_t n = got;
@@ -103,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t an = kl_chip_frame(fz_chip, exact, n, out, KL_FRAME_MAX);
         free(exact);
         check_answer(an, !valid);
+        fz_chip_durable(frame[0]);
         if (valid && (f.flags & KL_FRAME_FLAG_ENC) && an) {
             /* the host's counters are out of step now: a raw ENC frame used the chip's */
             kl_se_channel_close(&se);
