@@ -1,6 +1,9 @@
 /* TLS handshake codec and X.509 host check: good messages parse, every truncation and
  * every single-bit flip of hostile input is refused or parsed without reading out of
  * bounds (run under ASan), and each semantic refusal gives the right alert. */
+#include "kl_test.h"
+#include "kl_test_ossl.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +14,6 @@
 
 #include "../tls_codec.h"
 #include "keylink/tls.h"
-
-static int fails;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            fails++;                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const uint16_t suites[] = {0xC02B, 0xC0AC};
 static const char *const alpn[] = {"x-amzn-mqtt-ca", "mqtt"};
@@ -317,14 +311,7 @@ static size_t make_cert(const char *cn, const char *san, uint8_t *out, size_t ca
         X509_EXTENSION_free(e);
     }
     X509_sign(x, k, EVP_sha256());
-    unsigned char *p = NULL;
-    int n = i2d_X509(x, &p);
-    size_t r = 0;
-    if (n > 0 && (size_t)n <= cap) {
-        memcpy(out, p, (size_t)n);
-        r = (size_t)n;
-    }
-    OPENSSL_free(p);
+    size_t r = kl_test_x509_der(x, out, cap);
     X509_free(x);
     EVP_PKEY_free(k);
     return r;
@@ -382,8 +369,8 @@ int main(void)
     cert_request_parse();
     next_handshake();
     x509_host();
-    if (fails) {
-        fprintf(stderr, "%d check(s) failed\n", fails);
+    if (kl_fails) {
+        fprintf(stderr, "%d check(s) failed\n", kl_fails);
         return 1;
     }
     printf("tls codec ok\n");

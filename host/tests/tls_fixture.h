@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "kl_test_ossl.h"
 #include "keylink/se.h"
 #include "keylink/se_tls.h"
 #include "keylink/tls.h"
@@ -101,14 +102,7 @@ static X509 *load_cert(const char *name)
 static size_t cert_der(const char *name, uint8_t *out, size_t cap)
 {
     X509 *x = load_cert(name);
-    unsigned char *p = NULL;
-    int n = x ? i2d_X509(x, &p) : -1;
-    size_t r = 0;
-    if (n > 0 && (size_t)n <= cap) {
-        memcpy(out, p, (size_t)n);
-        r = (size_t)n;
-    }
-    OPENSSL_free(p);
+    size_t r = kl_test_x509_der(x, out, cap);
     X509_free(x);
     return r;
 }

@@ -8,6 +8,7 @@
 
 #define _GNU_SOURCE
 #include "kl_test.h"
+#include "kl_test_ossl.h"
 
 #include <ftw.h>
 #include <stdint.h>
@@ -191,15 +192,12 @@ static inline void hkey_new(struct hkey *k)
 {
     k->pk = EVP_EC_gen("P-256");
     if (!k->pk) exit(2);
-    uint8_t pt[65];
-    size_t n = 0;
     BIGNUM *d = NULL;
-    if (!EVP_PKEY_get_octet_string_param(k->pk, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt, &n) ||
-        n != 65 || !EVP_PKEY_get_bn_param(k->pk, OSSL_PKEY_PARAM_PRIV_KEY, &d) ||
+    if (!kl_test_p256_pub(k->pk, k->pub) ||
+        !EVP_PKEY_get_bn_param(k->pk, OSSL_PKEY_PARAM_PRIV_KEY, &d) ||
         BN_bn2binpad(d, k->priv, 32) != 32)
         exit(2);
     BN_clear_free(d);
-    memcpy(k->pub, pt + 1, 64);
 }
 
 static inline void hkey_free(struct hkey *k)

@@ -82,15 +82,6 @@ static void prf_vs_openssl(void)
 }
 
 /* ---- certificates made here ---- */
-static size_t der_of(X509 *x, uint8_t *out)
-{
-    unsigned char *p = NULL;
-    int n = i2d_X509(x, &p);
-    memcpy(out, p, (size_t)n);
-    OPENSSL_free(p);
-    return (size_t)n;
-}
-
 static X509 *mk_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, const char *cn, int ca,
                      long from, long to)
 {
@@ -116,14 +107,6 @@ static X509 *mk_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, const char *
     }
     X509_sign(x, signer, EVP_sha256());
     return x;
-}
-
-static void pub_of(EVP_PKEY *k, uint8_t pub[64])
-{
-    uint8_t pt[65];
-    size_t n = 0;
-    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt, &n);
-    memcpy(pub, pt + 1, 64);
 }
 
 /* AES-128 GCM/CCM with a 12-byte nonce and 16-byte tag. Returns 1 if ok. */
@@ -172,7 +155,8 @@ static void handshake(uint16_t suite, int ems, int mtls)
     X509 *root = mk_cert(rk, rk, NULL, "root", 1, -60, 86400);
     X509 *leaf = mk_cert(sk, rk, root, "server", 0, -60, 86400);
     uint8_t rder[2048], lder[2048], req[2100];
-    size_t rn = der_of(root, rder), ln = der_of(leaf, lder);
+    size_t rn = kl_test_x509_der(root, rder, sizeof rder),
+           ln = kl_test_x509_der(leaf, lder, sizeof lder);
     CHECK_ST(fx_create(&f, 0x1003, 6, 2, 1024, NULL, 0, 0xFF, 0, 0xFF, 0, 0), KL_OK);
     kl_put16(req, 0x1003);
     kl_put16(req + 2, (uint16_t)rn);
@@ -257,7 +241,7 @@ static void handshake(uint16_t suite, int ems, int mtls)
     CHECK_ST(tx(&f, C_CHILD, req, 5 + ln - 100), KL_OK);
     CHECK_ST(tx(&f, C_VERIFY_PEER, NULL, 0), KL_OK);
     uint8_t spub[64];
-    pub_of(sk, spub);
+    (void)kl_test_p256_pub(sk, spub);
     CHECK(f.rlen == 64 && !memcmp(f.resp, spub, 64));
     static const uint8_t certmsg[] = {11, 0, 0, 1, 0};
     CHECK_ST(tx(&f, C_TRANSCRIPT, certmsg, sizeof certmsg), KL_OK);
@@ -267,7 +251,7 @@ static void handshake(uint16_t suite, int ems, int mtls)
     /* ServerKeyExchange signed by the leaf's key over randoms and params */
     uint8_t params[69] = {3, 0, 23, 65, 4};
     uint8_t epub[64];
-    pub_of(eph, epub);
+    (void)kl_test_p256_pub(eph, epub);
     memcpy(params + 5, epub, 64);
     uint8_t tbs[64 + 69], dig[32], sig[80];
     memcpy(tbs, cr, 32);
@@ -521,7 +505,7 @@ static void chain_refusals(void)
     X509 *expired = mk_cert(sk, rk, root, "server", 0, -7200, -3600);
     X509 *leaf_as_issuer = mk_cert(sk, sk, good, "server2", 0, -60, 86400);
     uint8_t d[2048], req[2100];
-    size_t n = der_of(root, d);
+    size_t n = kl_test_x509_der(root, d, sizeof d);
     CHECK_ST(fx_create(&f, 0x1003, 6, 2, 1024, NULL, 0, 0xFF, 0, 0xFF, 0, 0), KL_OK);
     CHECK_ST(fx_create(&f, 0x1005, 4, 2, 64, NULL, 0, 0xFF, 0, 0xFF, 0, 0), KL_OK);
     kl_put16(req, 0x1005);
@@ -544,7 +528,7 @@ static void chain_refusals(void)
     CHECK_ST(fx_read(&f, 0x1003, 0, (uint16_t)n), KL_OK);
     CHECK(f.rlen == n && !memcmp(f.resp, d, n));
     /* a leaf is not a trust anchor; the object keeps the root */
-    size_t gn = der_of(good, d);
+    size_t gn = kl_test_x509_der(good, d, sizeof d);
     kl_put16(req + 2, (uint16_t)gn);
     kl_put16(req + 4, 0);
     memcpy(req + 6, d, gn);
@@ -571,7 +555,7 @@ static void chain_refusals(void)
         CHECK_ST(tx(&f, C_SHELLO, sh, 35), KL_OK);
         X509 *chain[2] = {cases[i].leaf, cases[i].mid};
         for (uint8_t k = 0; k < 2 && chain[k]; k++) {
-            size_t cn = der_of(chain[k], d);
+            size_t cn = kl_test_x509_der(chain[k], d, sizeof d);
             req[0] = k;
             kl_put16(req + 1, (uint16_t)cn);
             kl_put16(req + 3, 0);
@@ -589,7 +573,7 @@ static void chain_refusals(void)
     uint8_t sh[35] = {0};
     kl_put16(sh + 32, 0xC0AC);
     CHECK_ST(tx(&f, C_SHELLO, sh, 35), KL_OK);
-    n = der_of(good, d);
+    n = kl_test_x509_der(good, d, sizeof d);
     req[0] = 0;
     kl_put16(req + 1, (uint16_t)n);
     kl_put16(req + 3, 0);
@@ -605,7 +589,7 @@ static void chain_refusals(void)
     CHECK_ST(fx_import(&f, 0x1000, imp.pub, 64, NULL), KL_OK);
     CHECK_ST(fx_auth(&f, 0x1001, &admin), KL_OK);
     CHECK_ST(fx_setlc(&f, 4), KL_OK);
-    n = der_of(root, d);
+    n = kl_test_x509_der(root, d, sizeof d);
     kl_put16(req, 0x1003);
     kl_put16(req + 2, (uint16_t)n);
     kl_put16(req + 4, 0);
