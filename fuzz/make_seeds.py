@@ -454,6 +454,8 @@ def main():
     write("mqtt_client", mqtt_client_seeds())
     write("cloud_import", import_seeds())
     write("cloud_mqtt", broker_seeds())
+    write("chip_rules", [b"ahs=rwdgx:ah=rx:h=x", b"-:-:x=r", b"ahsex=rwdgx:ahsex=rwdgx:ahsex=rwdgx",
+                         bytes([0x1F, 0x1F, 0, 0, 0, 0, 2, 1, 0]), b"ha=xr:e=w:-", b"a=:b=r:-"])
     return 0
 
 
