@@ -1,4 +1,5 @@
-/* The data plane's workers: one epoll loop per thread with its own SO_REUSEPORT listeners,
+/* The data plane's workers: one epoll loop per thread, all waiting on the same listening
+ * sockets (EPOLLEXCLUSIVE wakes one of them per new connection),
  * nonblocking TLS (or plain TCP on the development listener), framing, deadlines and the
  * mailbox other threads use to wake a connection. Also kl_dp_start / kl_dp_stop. */
 #define _GNU_SOURCE
@@ -348,15 +349,31 @@ static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
     flush(w, c);
 }
 
+static void listeners(struct kl_worker *w, int on)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->lfd};
+    epoll_ctl(w->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->lfd, &ev);
+    if (w->dev_lfd >= 0) {
+        ev.data.ptr = &w->dev_lfd;
+        epoll_ctl(w->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->dev_lfd, &ev);
+    }
+}
+
 static void accept_all(struct kl_worker *w, int lfd, int dev)
 {
     struct kl_dp *dp = w->dp;
-    for (;;) {
+    /* a bounded batch: what is left wakes another worker (level-triggered) */
+    for (int batch = 0; batch < 64; batch++) {
         struct sockaddr_storage sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) kl_dp_log("accept: out of file descriptors");
+            if ((errno == EMFILE || errno == ENFILE) && !w->accept_paused) {
+                /* stop listening for a moment instead of spinning on a readable socket */
+                kl_dp_log("accept: out of file descriptors, pausing new connections");
+                listeners(w, 0);
+                w->accept_paused = 1;
+            }
             return;
         }
         int one = 1;
@@ -443,6 +460,10 @@ static void mailbox(struct kl_worker *w)
 static void tick(struct kl_worker *w, int64_t now)
 {
     struct kl_dp *dp = w->dp;
+    if (w->accept_paused) {
+        w->accept_paused = 0;
+        listeners(w, 1);
+    }
     for (struct kl_conn *c = w->conns, *nx; c; c = nx) {
         nx = c->next;
         if (!c->deadline_ms || now < c->deadline_ms) continue;
@@ -503,7 +524,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* A listening socket on host:port with SO_REUSEPORT; *port gets the bound port. */
+/* A listening socket on host:port; *port gets the bound port. */
 static int listen_on(const char *host, int *port, char *why, size_t wn)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -520,7 +541,6 @@ static int listen_on(const char *host, int *port, char *why, size_t wn)
     int one = 1;
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 4096)) {
         snprintf(why, wn, "cannot listen on %s:%d: %s", host, *port, strerror(errno));
@@ -559,6 +579,7 @@ kl_reg_rc kl_dp_start(struct kl_registry *reg, const struct kl_dp_cfg *cfg, stru
     struct kl_dp *dp = calloc(1, sizeof *dp);
     if (!dp) return kl_reg_fail(err, KL_REG_INTERNAL, "out of memory");
     dp->reg = reg;
+    dp->lfd = dp->dev_lfd = -1;
     dp->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
     dp->max_packet = (uint32_t)(cfg->max_packet ? cfg->max_packet : KL_DP_MAX_PACKET_DEFAULT);
     snprintf(dp->audience, sizeof dp->audience, "%s",
@@ -623,21 +644,22 @@ kl_reg_rc kl_dp_start(struct kl_registry *reg, const struct kl_dp_cfg *cfg, stru
             kl_dp_stop(dp);
             return kl_reg_fail(err, KL_REG_INTERNAL, "cannot create worker %d", i);
         }
-        w->lfd = listen_on(cfg->listen_host, &dp->port, why, sizeof why);
-        if (w->lfd >= 0 && dev)
-            w->dev_lfd = listen_on(cfg->dev_host, &dp->dev_port, why, sizeof why);
-        if (w->lfd < 0 || (dev && w->dev_lfd < 0)) {
-            kl_dp_stop(dp);
-            return kl_reg_fail(err, KL_REG_INTERNAL, "%s", why);
+        if (i == 0) {
+            /* one socket per listener, shared by the workers (no SO_REUSEPORT: another
+             * process cannot bind the same port and take a share of the devices) */
+            dp->lfd = listen_on(cfg->listen_host, &dp->port, why, sizeof why);
+            if (dp->lfd >= 0 && dev)
+                dp->dev_lfd = listen_on(cfg->dev_host, &dp->dev_port, why, sizeof why);
+            if (dp->lfd < 0 || (dev && dp->dev_lfd < 0)) {
+                kl_dp_stop(dp);
+                return kl_reg_fail(err, KL_REG_INTERNAL, "%s", why);
+            }
         }
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->lfd};
-        epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev);
-        ev.data.ptr = &w->evfd;
+        w->lfd = dp->lfd;
+        w->dev_lfd = dp->dev_lfd;
+        listeners(w, 1);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->evfd};
         epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev);
-        if (dev) {
-            ev.data.ptr = &w->dev_lfd;
-            epoll_ctl(w->ep, EPOLL_CTL_ADD, w->dev_lfd, &ev);
-        }
     }
     kl_registry_set_hook(reg, kl_auth_on_change, dp);
     for (int i = 0; i < dp->nworkers; i++) {
@@ -682,8 +704,6 @@ void kl_dp_stop(struct kl_dp *dp)
     }
     for (int i = 0; dp->workers && i < dp->nworkers; i++) {
         struct kl_worker *w = &dp->workers[i];
-        if (w->lfd >= 0) close(w->lfd);
-        if (w->dev_lfd >= 0) close(w->dev_lfd);
         if (w->ep >= 0) close(w->ep);
         if (w->evfd >= 0) close(w->evfd);
         free(w->scratch);
@@ -691,6 +711,8 @@ void kl_dp_stop(struct kl_dp *dp)
         pthread_mutex_destroy(&w->mb_lock);
     }
     free(dp->workers);
+    if (dp->lfd >= 0) close(dp->lfd);
+    if (dp->dev_lfd >= 0) close(dp->dev_lfd);
     kl_broker_free(&dp->broker);
     kl_auth_cache_free(&dp->cache);
     for (size_t i = 0; i < dp->ndev_docs; i++)

@@ -6,7 +6,8 @@
  * The first part is the interface keylinkd's main.c uses; the rest are the internals the
  * tls_*, mqtt_*, broker_*, auth_*, policy_*, events_* and metrics_* files share.
  *
- * Threads: N workers, each with its own epoll set and SO_REUSEPORT listening sockets; a
+ * Threads: N workers, each with its own epoll set, all waiting on the listening sockets
+ * (EPOLLEXCLUSIVE); a
  * connection lives on one worker for its whole life. The broker state (sessions, topic tree,
  * retained messages, queues) is guarded by one mutex (broker.lock); a worker touches another
  * worker's connection only through that worker's mailbox (mb_lock + eventfd).
@@ -578,7 +579,8 @@ struct kl_conn {
 
 struct kl_worker {
     struct kl_dp *dp;
-    int idx, ep, evfd, lfd, dev_lfd;
+    int idx, ep, evfd, lfd, dev_lfd; /* lfd, dev_lfd: the kl_dp's */
+    int accept_paused;
     pthread_t th;
     int th_started;
     pthread_mutex_t mb_lock;
@@ -595,6 +597,7 @@ struct kl_dp {
     struct kl_registry *reg;
     SSL_CTX *ssl_ctx;
     int port, dev_port, nworkers;
+    int lfd, dev_lfd; /* listening sockets, shared by the workers */
     atomic_int stop;
     struct kl_worker *workers;
     struct kl_broker broker;

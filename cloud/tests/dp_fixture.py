@@ -100,7 +100,7 @@ def es256_jws(key, header, claims):
 # ---- keylinkd --------------------------------------------------------------------------------
 
 class Keylinkd:
-    def __init__(self, args=(), dev=False, tmp=None):
+    def __init__(self, args=(), dev=False, tmp=None, preexec=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="kl-dp-")
         self.dir = os.path.join(self.tmp, "kd")
         self.port, self.api = free_port(), free_port()
@@ -111,7 +111,8 @@ class Keylinkd:
             cmd += ["--dev-listener", f"127.0.0.1:{self.dev_port}"]
         cmd += list(args)
         self.logf = open(os.path.join(self.tmp, "kd.log"), "a")
-        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec)
         self.files = []
         for _ in range(150):
             if os.path.exists(os.path.join(self.dir, "admin-token")):

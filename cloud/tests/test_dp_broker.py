@@ -459,6 +459,34 @@ def dev_policy_and_loopback():
         kd.stop()
 
 
+def out_of_descriptors():
+    """With its descriptors used up keylinkd pauses accepting, then serves again."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+    kd = Keylinkd(dev=True, preexec=limit)
+    try:
+        held = []
+        for i in range(60):
+            try:
+                m = Mqtt(kd.dev_port, None, version=4, timeout=1.0)
+                m.connect(f"fd{i}", expect=0)
+                held.append(m)
+            except (OSError, Closed, socket.timeout):
+                break
+        check(0 < len(held) < 48, f"descriptors ran out after {len(held)} connections")
+        kd.wait_log("accept: out of file descriptors, pausing new connections")
+        for m in held:
+            m.disconnect()
+        time.sleep(0.5)
+        m = dev(kd, "after", 4)
+        m.disconnect()
+        print(f"out of descriptors after {len(held)} connections, then served again")
+    finally:
+        kd.stop()
+
+
 def main():
     kd = Keylinkd(dev=True, args=["--connect-timeout", "1500"])
     try:
@@ -479,6 +507,7 @@ def main():
     finally:
         kd.stop()
     dev_policy_and_loopback()
+    out_of_descriptors()
 
 
 if __name__ == "__main__":
