@@ -326,11 +326,26 @@ out:
     return rc;
 }
 
+/* What `keylink device` alone prints: every subcommand, each with its own --help. */
+static const char *const device_overview =
+    "usage: keylink device SUBCOMMAND --device URI --endpoint HOST:PORT [OPTIONS]\n"
+    "\n"
+    "The device side of AN-7648: every cryptographic step runs in the chip.\n"
+    "\n"
+    "  tls   TLS 1.2 handshake through the chip; send stdin, print the answer\n"
+    "  pub   publish MQTT messages (--auth mtls|jwt|challenge)\n"
+    "  sub   subscribe and print MQTT messages\n"
+    "  run   the device program: telemetry, commands, reconnects, JWT renewal\n"
+    "  jwt   print a chip-signed ES256 JWT\n"
+    "\n"
+    "`keylink device SUBCOMMAND --help` tells more. The chip comes from --device URI\n"
+    "or KEYLINK_SE (unix:PATH for keylink-se, mem:DIR in-process).\n";
+
 int kl_cli_device(int argc, char **argv);
 int kl_cli_device(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
+        fputs(device_overview, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "tls")) return run_tls(argc - 1, argv + 1);
@@ -339,6 +354,6 @@ int kl_cli_device(int argc, char **argv)
     if (!strcmp(argv[1], "sub")) return kl_device_sub(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run")) return kl_device_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "jwt")) return kl_device_jwt(argc - 1, argv + 1);
-    fprintf(stderr, "keylink device: unknown command '%s'\n\n%s", argv[1], usage_text);
+    fprintf(stderr, "keylink device: unknown command '%s'\n\n%s", argv[1], device_overview);
     return 2;
 }
