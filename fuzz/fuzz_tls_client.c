@@ -344,6 +344,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t.phase == KL_TLS_OPEN) (void)kl_tls_write(&t, (const uint8_t *)"telemetry", 9);
     }
     kl_tls_close(&t);
+    fz_chip_durable(0);
     fz_chip_check();
     return 0;
 }

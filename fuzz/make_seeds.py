@@ -446,7 +446,8 @@ def main():
     write("se_x509", se_x509_seeds())
     write("tls_client", tls_client_seeds())
     write("state_decode", state_seeds())
-    write("pki_parse", pki_seeds())
+    if not os.path.exists(os.path.join(HERE, "corpus", "pki_parse", "seed-04")):
+        write("pki_parse", pki_seeds())  # encrypted keys get a random salt: made once
     write("host_pin", pin_seeds())
     write("host_resp", resp_seeds())
     write("mqtt_codec", mqtt_seeds())
@@ -454,6 +455,7 @@ def main():
     write("mqtt_client", mqtt_client_seeds())
     write("cloud_import", import_seeds())
     write("cloud_mqtt", broker_seeds())
+    write("se_hostcheck", x509_seeds() + [b"a.example.com\x00" + SRV, b"IOT.EXAMPLE.COM\x00" + SRV])
     write("chip_rules", [b"ahs=rwdgx:ah=rx:h=x", b"-:-:x=r", b"ahsex=rwdgx:ahsex=rwdgx:ahsex=rwdgx",
                          bytes([0x1F, 0x1F, 0, 0, 0, 0, 2, 1, 0]), b"ha=xr:e=w:-", b"a=:b=r:-"])
     return 0

@@ -84,7 +84,8 @@ static int ieq(const uint8_t *a, const char *b, size_t n)
 }
 
 /* dNSName vs host; "*.example.com" matches "a.example.com", not "a.b.example.com"
- * nor "example.com". Wildcards only as the whole leftmost label. */
+ * nor "example.com". Wildcards only as the whole leftmost label, and over at least two
+ * more labels: "*.com" matches nothing (as in OpenSSL and RFC 6125 practice). */
 static int dns_match(const uint8_t *pat, size_t pn, const char *host)
 {
     size_t hn = strlen(host);
@@ -94,8 +95,12 @@ static int dns_match(const uint8_t *pat, size_t pn, const char *host)
         if (!dot || dot == host) return 0;
         size_t rest = hn - (size_t)(dot - host);
         if (rest != pn - 1 || rest < 3) return 0;
-        for (size_t i = 2; i < pn; i++)
+        int inner_dot = 0; /* a dot inside what the wildcard is over: two labels at least */
+        for (size_t i = 2; i < pn; i++) {
             if (pat[i] == '*') return 0;
+            if (pat[i] == '.' && i > 2 && i + 1 < pn) inner_dot = 1;
+        }
+        if (!inner_dot) return 0;
         return ieq(pat + 1, dot, rest);
     }
     for (size_t i = 0; i < pn; i++)
