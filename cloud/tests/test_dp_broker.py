@@ -61,6 +61,7 @@ def retained(kd):
     p = dev(kd, "rp")
     p.publish("r/a", "keep-a", qos=1, retain=True)
     p.publish("r/b/c", "keep-c", qos=0, retain=True)
+    p.publish("sync/t", "barrier", qos=1)  # acked: the QoS 0 one is retained by now
     s = dev(kd, "rs")
     s.subscribe(("r/#", 1))
     got = sorted([s.recv(), s.recv()], key=lambda m: m["topic"])
@@ -459,6 +460,47 @@ def dev_policy_and_loopback():
         kd.stop()
 
 
+def hostile(kd):
+    """Mutated packets after a good CONNECT: each is handled or the connection closed; the
+    broker keeps serving (the sanitizer build catches memory errors)."""
+    import random
+    rnd = random.Random(7648)
+    samples = [
+        (3, 2, mstr("h/t") + b"\x00\x01" + b"\x00" + b"payload"),
+        (3, 0, mstr("h/t") + bytes([9, 0x26]) + mstr("k") + mstr("v") + b"x"),
+        (8, 2, b"\x00\x02" + bytes([2, 0x0B, 5]) + mstr("h/#") + b"\x01"),
+        (10, 2, b"\x00\x03\x00" + mstr("h/#")),
+        (4, 0, b"\x00\x01\x00\x00"),
+        (6, 2, b"\x00\x01"),
+        (14, 0, b"\x00\x00"),
+        (15, 0, b"\x18\x00"),
+    ]
+    for i in range(300):
+        version = 5 if i % 3 else 4
+        m = dev(kd, f"hostile{i % 7}", version)
+        t, f, body = samples[rnd.randrange(len(samples))]
+        body = bytearray(body)
+        for _ in range(rnd.randrange(1, 4)):
+            op = rnd.randrange(3)
+            if op == 0 and body:
+                body[rnd.randrange(len(body))] ^= 1 << rnd.randrange(8)
+            elif op == 1 and body:
+                del body[rnd.randrange(len(body)):]
+            else:
+                body.insert(rnd.randrange(len(body) + 1), rnd.randrange(256))
+        try:
+            m.send(t, f, bytes(body))
+            m.sock.settimeout(0.05)
+            while True:
+                m.packet(0.05)
+        except (Closed, OSError, socket.timeout, IndexError):
+            pass
+        m.close()
+    ok = dev(kd, "after-hostile", 5)
+    check(ok.publish("h/ok", "fine", qos=1) in (0, 0x10), "broker still serves")
+    ok.disconnect()
+
+
 def out_of_descriptors():
     """With its descriptors used up keylinkd pauses accepting, then serves again."""
     import resource
@@ -498,6 +540,7 @@ def main():
         limits(kd)
         presence(kd)
         timeouts(kd)
+        hostile(kd)
         check(kd.metric("keylinkd_messages_in_total") > 1000, "messages in counted")
         check(kd.metric("keylinkd_messages_out_total") > 1000, "messages out counted")
         print("broker ok")
