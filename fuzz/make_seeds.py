@@ -456,6 +456,12 @@ def main():
     write("cloud_import", import_seeds())
     write("cloud_mqtt", broker_seeds())
     write("se_hostcheck", x509_seeds() + [b"a.example.com\x00" + SRV, b"IOT.EXAMPLE.COM\x00" + SRV])
+    fields = lambda *f: b"".join(bytes([len(x)]) + x for x in f)
+    strs8 = fields(b"dev-1", b"dt/dev-1/t", b"22.5", b"user", b"pass", b"text/plain", b"r/t", b"corr")
+    filt = fields(b"dev-1", b"cmd/dev-1/#", b"a/+/b", b"$share/g/x", b"u", b"p", b"k", b"v")
+    write("cloud_interop", [b"\x00\x00\x31" + strs8, b"\x04\xff\x31" + strs8, b"\x05\x5f\x0d" + strs8,
+                            b"\x01\x00\x00" + strs8, b"\x06\x3f\x2a" + filt, b"\x03\x00\x01" + filt,
+                            b"\x07\x00\x02" + filt])
     write("chip_rules", [b"ahs=rwdgx:ah=rx:h=x", b"-:-:x=r", b"ahsex=rwdgx:ahsex=rwdgx:ahsex=rwdgx",
                          bytes([0x1F, 0x1F, 0, 0, 0, 0, 2, 1, 0]), b"ha=xr:e=w:-", b"a=:b=r:-"])
     return 0
