@@ -4,6 +4,9 @@
 #   KL_SHARED_DIR  the read-only shared/ folder (Wycheproof vectors)
 #   KL_BIN_DIR     where the project's programs are built (keylink, keylink-se, ...)
 #   KL_SRC_DIR     the source tree
+# C tests also find tests/support/ on their include path: kl_test.h (CHECK, CHECK_ST, OK
+# and the kl_fails counter, temp-tree removal, starting keylink-se), kl_test_se.h (device
+# API helpers), kl_test_ossl.h (OpenSSL conversions).
 # A test whose file starts with "// kl-labels: a;b" (or "# kl-labels: a;b") gets those
 # ctest labels; label "no-asan" keeps it out of the sanitizer run (e.g. load tests).
 set(KL_BIN_DIR ${CMAKE_BINARY_DIR}/bin)

@@ -89,6 +89,18 @@ static void expect_image(const char *dir, const uint8_t *want, size_t wlen)
     kl_image_close(im);
 }
 
+/* Opens dir and checks that its image is refused as damaged. */
+static void expect_refused(const char *dir)
+{
+    struct kl_image *im = NULL;
+    int fresh = 0;
+    CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
+    kl_image_close(im);
+}
+
 static void test_fresh_and_roundtrip(void)
 {
     char dir[128], p[256];
@@ -290,27 +302,11 @@ static void test_tamper(void)
     memcpy(longer, file, (size_t)fl);
     longer[fl] = 0;
     CHECK(spit(p, longer, (size_t)fl + 1, 0600) == 0);
-    {
-        struct kl_image *im = NULL;
-        int fresh = 0;
-        CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
-        uint8_t *d = NULL;
-        size_t n = 0;
-        CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
-        kl_image_close(im);
-    }
+    expect_refused(dir);
     /* An image that is a FIFO is refused without blocking. */
     unlink(p);
     CHECK(mkfifo(p, 0600) == 0);
-    {
-        struct kl_image *im = NULL;
-        int fresh = 0;
-        CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
-        uint8_t *d = NULL;
-        size_t n = 0;
-        CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
-        kl_image_close(im);
-    }
+    expect_refused(dir);
     unlink(p);
     /* An image that is a symlink to a good image is refused too. */
     char q[256];
@@ -318,15 +314,7 @@ static void test_tamper(void)
     CHECK(spit(q, file, (size_t)fl, 0600) == 0);
     unlink(p);
     CHECK(symlink("other", p) == 0);
-    {
-        struct kl_image *im = NULL;
-        int fresh = 0;
-        CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
-        uint8_t *d = NULL;
-        size_t n = 0;
-        CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
-        kl_image_close(im);
-    }
+    expect_refused(dir);
     rm_dir(dir);
 }
 
@@ -604,17 +592,13 @@ static void test_format(void)
     mine[15] = 0;
     CHECK(gcm_ref(1, key, mine, a, 77, mine + 32, mine + 32 + 77) == 0);
     CHECK(spit(ip, mine, 48 + 77, 0600) == 0);
-    CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
-    CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
-    kl_image_close(im);
+    expect_refused(dir);
     /* Authentic but format version 2: refused. */
     mine[15] = 1;
     mine[5] = 2;
     CHECK(gcm_ref(1, key, mine, a, 77, mine + 32, mine + 32 + 77) == 0);
     CHECK(spit(ip, mine, 48 + 77, 0600) == 0);
-    CHECK_ST(kl_image_open(dir, &im, &fresh), KL_OK);
-    CHECK_ST(kl_image_load(im, &d, &n), KL_E_STORAGE);
-    kl_image_close(im);
+    expect_refused(dir);
     rm_dir(dir);
 }
 
