@@ -455,7 +455,13 @@ def main():
     write("mqtt_client", mqtt_client_seeds())
     write("cloud_import", import_seeds())
     write("cloud_mqtt", broker_seeds())
-    write("se_hostcheck", x509_seeds() + [b"a.example.com\x00" + SRV, b"IOT.EXAMPLE.COM\x00" + SRV])
+    # self-signed certificates with odd subjectAltNames (*.com, *, a*.example.com, *.*.com,
+    # example.com., *.co.uk, IP 10.0.0.1, xn--*, .example.com, *..), made once with openssl
+    san = [open(os.path.join(HERE, "certs", "san", f), "rb").read()
+           for f in sorted(os.listdir(os.path.join(HERE, "certs", "san")))]
+    hosts = [b"a.example.com", b"a.co.uk", b"10.0.0.1", b"xn--a.example.com"]
+    write("se_hostcheck", x509_seeds() + [b"a.example.com\x00" + SRV, b"IOT.EXAMPLE.COM\x00" + SRV] +
+          [hosts[i % len(hosts)] + b"\x00" + c for i, c in enumerate(san)])
     fields = lambda *f: b"".join(bytes([len(x)]) + x for x in f)
     strs8 = fields(b"dev-1", b"dt/dev-1/t", b"22.5", b"user", b"pass", b"text/plain", b"r/t", b"corr")
     filt = fields(b"dev-1", b"cmd/dev-1/#", b"a/+/b", b"$share/g/x", b"u", b"p", b"k", b"v")
