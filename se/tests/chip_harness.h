@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "chip.h"
+#include "chip_int.h" /* kl_put16, kl_put32 */
 
 #define H_CREATE 0x10
 #define H_DELETE 0x11
@@ -73,29 +74,15 @@ static inline kl_status h_exec(struct h_chip *h, uint8_t cmd, const uint8_t *req
     return kl_chip_execute(h->c, cmd, req, n, h->resp, sizeof(h->resp), &h->rlen);
 }
 
-static inline void h_put16(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void h_put32(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /* CREATE_OBJECT of a temporary key object everyone may use in every state. */
 static inline kl_status h_create_key(struct h_chip *h, uint16_t id, uint8_t type, size_t size,
                                      uint8_t key_type, uint8_t usage, uint8_t alg)
 {
     uint8_t r[20] = {0};
-    h_put16(r, id);
+    kl_put16(r, id);
     r[2] = type;
     r[3] = 1; /* temporary: RAM only, no image commit per vector */
-    h_put16(r + 4, size);
+    kl_put16(r + 4, size);
     for (int i = 0; i < 3; i++) {
         r[6 + 3 * i] = 0x1F;     /* every role */
         r[6 + 3 * i + 1] = 0x1F; /* every right */
@@ -112,8 +99,8 @@ static inline kl_status h_import(struct h_chip *h, uint16_t id, const uint8_t *m
 {
     uint8_t r[4 + 128];
     if (n > 128) return KL_E_ARG;
-    h_put16(r, id);
-    h_put16(r + 2, n);
+    kl_put16(r, id);
+    kl_put16(r + 2, n);
     memcpy(r + 4, m, n);
     return h_exec(h, H_IMPORT, r, 4 + n);
 }
@@ -121,7 +108,7 @@ static inline kl_status h_import(struct h_chip *h, uint16_t id, const uint8_t *m
 static inline kl_status h_delete(struct h_chip *h, uint16_t id)
 {
     uint8_t r[2];
-    h_put16(r, id);
+    kl_put16(r, id);
     return h_exec(h, H_DELETE, r, 2);
 }
 

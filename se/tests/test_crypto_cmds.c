@@ -37,7 +37,7 @@ static const uint8_t aes_key16[16] = {0};
 static void gen(struct h_chip *h, uint16_t id, uint8_t pub[64])
 {
     uint8_t r[2];
-    h_put16(r, id);
+    kl_put16(r, id);
     CHECK(h_exec(h, H_GENERATE, r, 2) == KL_OK && h->rlen == 64);
     memcpy(pub, h->resp, 64);
 }
@@ -47,14 +47,14 @@ static void test_random(struct h_chip *h)
     uint8_t r[3] = {0x08, 0x00}, first[32];
     EXPECT(h, H_RANDOM, r, 2, KL_OK);
     CHECK(h->rlen == 2048);
-    h_put16(r, 32);
+    kl_put16(r, 32);
     EXPECT(h, H_RANDOM, r, 2, KL_OK);
     memcpy(first, h->resp, 32);
     EXPECT(h, H_RANDOM, r, 2, KL_OK);
     CHECK(h->rlen == 32 && memcmp(first, h->resp, 32) != 0);
-    h_put16(r, 0);
+    kl_put16(r, 0);
     EXPECT(h, H_RANDOM, r, 2, KL_E_BAD_PARAM);
-    h_put16(r, 2049);
+    kl_put16(r, 2049);
     EXPECT(h, H_RANDOM, r, 2, KL_E_BAD_PARAM);
     EXPECT(h, H_RANDOM, r, 1, KL_E_BAD_LENGTH);
     EXPECT(h, H_RANDOM, r, 3, KL_E_BAD_LENGTH);
@@ -122,7 +122,7 @@ static void test_sign(struct h_chip *h)
 
     /* sign a digest, raw; the toolbox and the chip both verify it */
     r[0] = 1;
-    h_put16(r + 1, SIGN_KEY);
+    kl_put16(r + 1, SIGN_KEY);
     r[3] = 0;
     r[4] = 0;
     memcpy(r + 5, dig, 32);
@@ -131,25 +131,25 @@ static void test_sign(struct h_chip *h)
     memcpy(sig, h->resp, 64);
     uint8_t v[256];
     v[0] = 2;
-    h_put16(v + 1, PUB_KEY); /* a public key with usage data signature verifies */
+    kl_put16(v + 1, PUB_KEY); /* a public key with usage data signature verifies */
     v[3] = 0;
     v[4] = 1;
-    h_put16(v + 5, 64);
+    kl_put16(v + 5, 64);
     memcpy(v + 7, sig, 64);
     memcpy(v + 71, "hello", 5);
     EXPECT(h, H_SIGN_VERIFY, v, 76, KL_OK);
     v[71] = 'j';
     EXPECT(h, H_SIGN_VERIFY, v, 76, KL_E_VERIFY_FAILED);
-    h_put16(v + 5, 63); /* a raw signature must be 64 bytes */
+    kl_put16(v + 5, 63); /* a raw signature must be 64 bytes */
     EXPECT(h, H_SIGN_VERIFY, v, 75, KL_E_VERIFY_FAILED);
-    h_put16(v + 5, 200); /* longer than the request */
+    kl_put16(v + 5, 200); /* longer than the request */
     EXPECT(h, H_SIGN_VERIFY, v, 76, KL_E_BAD_LENGTH);
 
     /* sign a message, DER; the TLS-authentication key signs too */
     r[3] = 1;
     r[4] = 1;
     memcpy(r + 5, "hello", 5);
-    h_put16(r + 1, TLS_KEY);
+    kl_put16(r + 1, TLS_KEY);
     EXPECT(h, H_SIGN_VERIFY, r, 10, KL_OK);
     CHECK(h->rlen >= 8 && h->rlen <= 72 && h->resp[0] == 0x30);
     size_t dl = h->rlen;
@@ -158,7 +158,7 @@ static void test_sign(struct h_chip *h)
     v[0] = 1;
     v[1] = 1;
     memcpy(v + 2, tpub, 64);
-    h_put16(v + 66, dl);
+    kl_put16(v + 66, dl);
     memcpy(v + 68, sig, dl);
     memcpy(v + 68 + dl, "hello", 5);
     EXPECT(h, H_VERIFY_WITH_KEY, v, 73 + dl, KL_OK);
@@ -172,7 +172,7 @@ static void test_sign(struct h_chip *h)
     EXPECT(h, H_VERIFY_WITH_KEY, v, 73 + dl, KL_E_BAD_PARAM);
 
     /* failures of SIGN_VERIFY */
-    h_put16(r + 1, SIGN_KEY);
+    kl_put16(r + 1, SIGN_KEY);
     r[4] = 0;
     EXPECT(h, H_SIGN_VERIFY, r, 5 + 31, KL_E_BAD_LENGTH); /* digest of 31 bytes */
     r[0] = 3;
@@ -182,14 +182,14 @@ static void test_sign(struct h_chip *h)
     EXPECT(h, H_SIGN_VERIFY, r, 37, KL_E_BAD_PARAM);
     r[3] = 0;
     EXPECT(h, H_SIGN_VERIFY, r, 4, KL_E_BAD_LENGTH);
-    h_put16(r + 1, PUB_KEY); /* wrong key type: a public key cannot sign */
+    kl_put16(r + 1, PUB_KEY); /* wrong key type: a public key cannot sign */
     EXPECT(h, H_SIGN_VERIFY, r, 37, KL_E_WRONG_TYPE);
-    h_put16(r + 1, KEX_A); /* wrong usage: a key-exchange key does not sign */
+    kl_put16(r + 1, KEX_A); /* wrong usage: a key-exchange key does not sign */
     EXPECT(h, H_SIGN_VERIFY, r, 37, KL_E_USAGE);
-    h_put16(r + 1, 0x3FFF);
+    kl_put16(r + 1, 0x3FFF);
     EXPECT(h, H_SIGN_VERIFY, r, 37, KL_E_NOT_FOUND);
     CHECK(h_create_key(h, DATA_OBJ, 4, 16, 0, 0xFF, 0x00) == KL_OK);
-    h_put16(r + 1, DATA_OBJ);
+    kl_put16(r + 1, DATA_OBJ);
     EXPECT(h, H_SIGN_VERIFY, r, 37, KL_E_WRONG_TYPE);
 }
 
@@ -200,17 +200,17 @@ static void test_kex(struct h_chip *h)
     gen(h, KEX_A, pa);
     gen(h, KEX_B, pb);
     /* A with B's raw key, B with A's SEC1 point and SPKI: one secret */
-    h_put16(r, KEX_A);
+    kl_put16(r, KEX_A);
     r[2] = 0;
-    h_put16(r + 3, 64);
+    kl_put16(r + 3, 64);
     memcpy(r + 5, pb, 64);
     r[69] = 0;
     EXPECT(h, H_KEY_EXCHANGE, r, 70, KL_OK);
     CHECK(h->rlen == 32);
     memcpy(z, h->resp, 32);
-    h_put16(r, KEX_B);
+    kl_put16(r, KEX_B);
     r[2] = 1;
-    h_put16(r + 3, 65);
+    kl_put16(r + 3, 65);
     r[5] = 4;
     memcpy(r + 6, pa, 64);
     r[70] = 0;
@@ -220,7 +220,7 @@ static void test_kex(struct h_chip *h)
                                     0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
                                     0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
     r[2] = 2;
-    h_put16(r + 3, 91);
+    kl_put16(r + 3, 91);
     memcpy(r + 5, hdr, 26);
     r[31] = 4;
     memcpy(r + 32, pa, 64);
@@ -230,12 +230,12 @@ static void test_kex(struct h_chip *h)
 
     /* malformed points: KL_E_BAD_KEY */
     r[2] = 1;
-    h_put16(r + 3, 33);
+    kl_put16(r + 3, 33);
     r[5] = 2 | (pa[63] & 1); /* compressed: refused */
     memcpy(r + 6, pa, 32);
     r[38] = 0;
     EXPECT(h, H_KEY_EXCHANGE, r, 39, KL_E_BAD_KEY);
-    h_put16(r + 3, 64);
+    kl_put16(r + 3, 64);
     memcpy(r + 5, pa, 64); /* SEC1 without the 04 byte */
     r[69] = 0;
     EXPECT(h, H_KEY_EXCHANGE, r, 70, KL_E_BAD_KEY);
@@ -254,22 +254,22 @@ static void test_kex(struct h_chip *h)
     EXPECT(h, H_KEY_EXCHANGE, r, 70, KL_E_BAD_PARAM);
     r[69] = 0;
     EXPECT(h, H_KEY_EXCHANGE, r, 71, KL_E_BAD_LENGTH); /* trailing byte */
-    h_put16(r, SIGN_KEY);
+    kl_put16(r, SIGN_KEY);
     EXPECT(h, H_KEY_EXCHANGE, r, 70, KL_E_USAGE);
 
     /* store the secret in an AES-256 key and use it: same as encrypting with z */
     CHECK(h_create_key(h, STORE_KEY, 1, 32, 1, 0x02, 0x10) == KL_OK);
-    h_put16(r, KEX_B);
+    kl_put16(r, KEX_B);
     memcpy(r + 5, pa, 64);
     r[69] = 1;
-    h_put16(r + 70, 0x3FFE);
+    kl_put16(r + 70, 0x3FFE);
     EXPECT(h, H_KEY_EXCHANGE, r, 72, KL_E_NOT_FOUND);
-    h_put16(r + 70, STORE_KEY);
+    kl_put16(r + 70, STORE_KEY);
     EXPECT(h, H_KEY_EXCHANGE, r, 71, KL_E_BAD_LENGTH);
     EXPECT(h, H_KEY_EXCHANGE, r, 72, KL_OK);
     CHECK(h->rlen == 0);
     uint8_t ci[20] = {0};
-    h_put16(ci, STORE_KEY);
+    kl_put16(ci, STORE_KEY);
     ci[2] = 0x10;
     ci[3] = 1;
     EXPECT(h, H_CIPHER_INIT, ci, 13, KL_OK);
@@ -300,11 +300,11 @@ static void test_mac(struct h_chip *h)
     CHECK(h_import(h, CMAC_KEY, aes_key16, 16) == KL_OK);
     CHECK(kl_cx_hmac_sha256(key, 20, (const uint8_t *)"Hi There", 8, tag) == KL_OK);
 
-    h_put16(r, HMAC_KEY);
+    kl_put16(r, HMAC_KEY);
     r[2] = 0x20;
     EXPECT(h, H_MAC_INIT, r, 3, KL_OK);
     uint8_t c0 = h->resp[0];
-    h_put16(r, CMAC_KEY);
+    kl_put16(r, CMAC_KEY);
     r[2] = 0x15;
     EXPECT(h, H_MAC_INIT, r, 3, KL_OK);
     uint8_t c1 = h->resp[0];
@@ -322,7 +322,7 @@ static void test_mac(struct h_chip *h)
     CHECK(h->rlen == 32 && memcmp(h->resp, tag, 32) == 0);
     EXPECT(h, H_MAC_UPDATE, r, 2, KL_E_STATE);
     /* checking a tag: leading bytes compared; a wrong tag ends the context */
-    h_put16(r, HMAC_KEY);
+    kl_put16(r, HMAC_KEY);
     r[2] = 0x20;
     EXPECT(h, H_MAC_INIT, r, 3, KL_OK);
     r[0] = h->resp[0];
@@ -338,7 +338,7 @@ static void test_mac(struct h_chip *h)
     EXPECT(h, H_MAC_FINISH, r, 1, KL_OK);
     CHECK(h->rlen == 16);
     memcpy(tag, h->resp, 16);
-    h_put16(r, CMAC_KEY);
+    kl_put16(r, CMAC_KEY);
     r[2] = 0x15;
     EXPECT(h, H_MAC_INIT, r, 3, KL_OK);
     r[0] = h->resp[0];
@@ -346,15 +346,15 @@ static void test_mac(struct h_chip *h)
     EXPECT(h, H_MAC_FINISH, r, 18, KL_E_BAD_LENGTH); /* 17 > 16 */
     EXPECT(h, H_MAC_FINISH, r, 17, KL_OK);
     /* wrong usage / algorithm / type */
-    h_put16(r, HMAC_KEY);
+    kl_put16(r, HMAC_KEY);
     r[2] = 0x15;
     EXPECT(h, H_MAC_INIT, r, 3, KL_E_USAGE);
     r[2] = 0x14;
     EXPECT(h, H_MAC_INIT, r, 3, KL_E_BAD_PARAM);
-    h_put16(r, STORE_KEY);
+    kl_put16(r, STORE_KEY);
     r[2] = 0x15;
     EXPECT(h, H_MAC_INIT, r, 3, KL_E_USAGE); /* an encryption key does not MAC */
-    h_put16(r, DATA_OBJ);
+    kl_put16(r, DATA_OBJ);
     EXPECT(h, H_MAC_INIT, r, 3, KL_E_WRONG_TYPE);
     EXPECT(h, H_MAC_INIT, r, 4, KL_E_BAD_LENGTH);
     r[0] = 2;
@@ -366,7 +366,7 @@ static size_t ci_req(uint8_t *r, uint16_t id, uint8_t alg, uint8_t dir, uint8_t 
                      size_t tagl, size_t total, size_t al)
 {
     size_t n = 0;
-    h_put16(r, id);
+    kl_put16(r, id);
     r[2] = alg;
     r[3] = dir;
     r[4] = pad;
@@ -375,9 +375,9 @@ static size_t ci_req(uint8_t *r, uint16_t id, uint8_t alg, uint8_t dir, uint8_t 
     memset(r + n, 0x11, ivl);
     n += ivl;
     r[n++] = (uint8_t)tagl;
-    h_put32(r + n, total);
+    kl_put32(r + n, total);
     n += 4;
-    h_put16(r + n, al);
+    kl_put16(r + n, al);
     n += 2;
     memset(r + n, 0x22, al);
     return n + al;

@@ -161,10 +161,10 @@ static void run_ecdsa(struct h_chip *h, json_t *root, int der)
             }
             /* SIGN_VERIFY op 2 with the object, the chip hashing the message */
             r[0] = 2;
-            h_put16(r + 1, KEY_ID);
+            kl_put16(r + 1, KEY_ID);
             r[3] = der ? 1 : 0;
             r[4] = 1;
-            h_put16(r + 5, sl);
+            kl_put16(r + 5, sl);
             memcpy(r + 7, sig, sl);
             memcpy(r + 7 + sl, msg, ml);
             size_t n1 = 7 + sl + ml;
@@ -173,7 +173,7 @@ static void run_ecdsa(struct h_chip *h, json_t *root, int der)
              * P1363 file with a digest the chip computed through MD_* */
             r[0] = der ? 1 : 0;
             memcpy(r + 2, pub + 1, 64);
-            h_put16(r + 66, sl);
+            kl_put16(r + 66, sl);
             memcpy(r + 68, sig, sl);
             size_t n2;
             kl_status s2 = KL_E_INTERNAL;
@@ -239,9 +239,9 @@ static void run_ecdh(struct h_chip *h, json_t *root, uint8_t point_fmt)
             } else {
                 uint8_t *r = malloc(6 + pl);
                 if (!r) abort();
-                h_put16(r, KEY_ID);
+                kl_put16(r, KEY_ID);
                 r[2] = point_fmt;
-                h_put16(r + 3, pl);
+                kl_put16(r + 3, pl);
                 memcpy(r + 5, pt, pl);
                 r[5 + pl] = 0; /* return the shared secret */
                 kl_status s = h_exec(h, H_KEY_EXCHANGE, r, 6 + pl);
@@ -287,7 +287,7 @@ static kl_status cipher_init(struct h_chip *h, uint8_t alg, uint8_t dir, uint8_t
     uint8_t r[2048];
     size_t n = 0;
     if (6 + ivl + 7 + al > sizeof(r)) return KL_E_ARG;
-    h_put16(r, KEY_ID);
+    kl_put16(r, KEY_ID);
     r[2] = alg;
     r[3] = dir;
     r[4] = pad;
@@ -296,9 +296,9 @@ static kl_status cipher_init(struct h_chip *h, uint8_t alg, uint8_t dir, uint8_t
     memcpy(r + n, iv, ivl);
     n += ivl;
     r[n++] = (uint8_t)tagl;
-    h_put32(r + n, total);
+    kl_put32(r + n, total);
     n += 4;
-    h_put16(r + n, al);
+    kl_put16(r + n, al);
     n += 2;
     if (al) memcpy(r + n, aad, al);
     n += al;
@@ -486,7 +486,7 @@ static kl_status mac_run(struct h_chip *h, uint8_t alg, const uint8_t *m, size_t
                          const uint8_t *tag, size_t tl)
 {
     uint8_t r[1 + 2000];
-    h_put16(r, KEY_ID);
+    kl_put16(r, KEY_ID);
     r[2] = alg;
     kl_status st = h_exec(h, H_MAC_INIT, r, 3);
     if (st != KL_OK) return st;
