@@ -20,15 +20,23 @@ static int principal_cb(void *ctx, const char *arn)
     return 0;
 }
 
+/* A NumericDate claim: a number of seconds in [0, 2^40) (years 1970..36812); anything else
+ * (negative, huge, NaN) is refused before any arithmetic on it. */
 static int get_time(json_t *claims, const char *k, int64_t *out)
 {
     json_t *v = json_object_get(claims, k);
-    if (json_is_integer(v))
-        *out = (int64_t)json_integer_value(v);
-    else if (json_is_real(v))
-        *out = (int64_t)json_real_value(v);
-    else
+    const double max = (double)(1ll << 40);
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 || i >= (json_int_t)(1ll << 40)) return -1;
+        *out = (int64_t)i;
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d >= 0 && d < max)) return -1; /* also NaN */
+        *out = (int64_t)d;
+    } else {
         return -1;
+    }
     return 0;
 }
 
@@ -87,7 +95,7 @@ enum kl_auth_fail kl_auth_jwt(struct kl_dp *dp, const char *client_id, const uin
             f = KL_AF_JWT_IAT_FUTURE;
         else if (exp < now - KL_DP_JWT_SKEW)
             f = KL_AF_JWT_EXPIRED;
-        else if (exp - iat > KL_DP_JWT_LIFETIME)
+        else if ((uint64_t)exp - (uint64_t)iat > KL_DP_JWT_LIFETIME) /* exp > iat here */
             f = KL_AF_JWT_LIFETIME;
         else if (!aud_ok(json_object_get(claims, "aud"), dp->audience))
             f = KL_AF_JWT_AUD;

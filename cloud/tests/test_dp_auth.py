@@ -269,6 +269,11 @@ def main():
             (tok({"iat": t, "exp": t + 3600, "aud": "someone-else"}), "jwt_wrong_audience"),
             (tok({"iat": t - 60, "exp": t + 86400, "aud": AUD}), "jwt_lifetime_over_24h"),
             (tok({"iat": t, "exp": t + 3600, "aud": AUD}, key=other), "jwt_bad_signature"),
+            # the lifetime check cannot be bypassed by overflow or out-of-range numbers
+            (tok({"iat": -9223372036854775807, "exp": t + 10 * 365 * 86400, "aud": AUD}),
+             "jwt_malformed"),
+            (tok({"iat": t, "exp": 1e300, "aud": AUD}), "jwt_malformed"),
+            (tok({"iat": t, "exp": "soon", "aud": AUD}), "jwt_malformed"),
         ]
         for token, reason in cases:
             rc, c = jwt_connect(kd, "dev5", token)
