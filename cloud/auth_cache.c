@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "dataplane.h"
+#include "policy.h"
 #include "x509_check.h"
 
 #define CACHE_MAX 500000
@@ -28,12 +29,19 @@ void kl_principal_unref(struct kl_principal *p)
     for (size_t i = 0; i < p->nthings; i++)
         free(p->things[i]);
     for (size_t i = 0; i < p->ndocs; i++)
-        free(p->docs[i]);
+        kl_policy_free(p->docs[i]);
     free(p->things);
     free(p->docs);
     EVP_PKEY_free(p->pub);
     X509_free(p->x509);
     free(p);
+}
+
+int kl_principal_has_thing(const struct kl_principal *p, const char *thing)
+{
+    for (size_t i = 0; p && i < p->nthings; i++)
+        if (!strcmp(p->things[i], thing)) return 1;
+    return 0;
 }
 
 void kl_auth_cache_init(struct kl_auth_cache *c)
@@ -92,7 +100,17 @@ static int thing_cb(void *ctx, const char *s)
 static int doc_cb(void *ctx, const char *s)
 {
     struct kl_principal *p = ctx;
-    return add_str(&p->docs, &p->ndocs, s);
+    /* parsed once here, evaluated for every action of every connection of this principal */
+    struct kl_policy *pol = kl_policy_compile(s);
+    if (!pol) return 0; /* a document that does not parse allows nothing */
+    struct kl_policy **na = realloc(p->docs, (p->ndocs + 1) * sizeof *na);
+    if (!na) {
+        kl_policy_free(pol);
+        return 1;
+    }
+    p->docs = na;
+    p->docs[p->ndocs++] = pol;
+    return 0;
 }
 
 /* Reads one certificate's state from the registry; NULL when unknown (or on error). */

@@ -41,16 +41,6 @@ static void protocol_refuse(struct kl_conn *c, int v5, uint8_t rc5, uint8_t rc3,
     kl_conn_close(c, -1, NULL);
 }
 
-/* Sets id->thing to the client id when it names a thing attached to the principal (AWS:
- * iot:Connection.Thing.ThingName is only set then). */
-static void set_thing(struct kl_ident *id, const char *client_id)
-{
-    id->thing[0] = 0;
-    for (size_t i = 0; id->p && i < id->p->nthings; i++)
-        if (!strcmp(id->p->things[i], client_id))
-            snprintf(id->thing, sizeof id->thing, "%s", client_id);
-}
-
 /* Everything after the credentials were checked: registry state, policy, session. */
 static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_connect *ck,
                    struct kl_principal *p, int method)
@@ -68,7 +58,7 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
                 return;
             }
         }
-        set_thing(&id, c->client_id);
+        id.thing = (uint8_t)kl_principal_has_thing(id.p, c->client_id);
         if (!kl_dp_allowed(dp, &id, c->client_id, "iot:Connect", "client", c->client_id,
                            strlen(c->client_id)) ||
             (ck->will && !kl_dp_allowed(dp, &id, c->client_id, "iot:Publish", "topic",

@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 
 #include "dataplane.h"
+#include "policy.h"
 
 #define SCRATCH (16 * 1024 + 512)
 #define TICK_MS 200
@@ -86,7 +87,6 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
     if (c->tls_p) kl_principal_unref(c->tls_p);
-    if (c->id.p) kl_principal_unref(c->id.p);
     free(c->rbuf);
     free(c->out.p);
     free(c->pending);
@@ -600,9 +600,8 @@ kl_reg_rc kl_dp_start(struct kl_registry *reg, const struct kl_dp_cfg *cfg, stru
         }
         dp->dev_docs = calloc(1, sizeof *dp->dev_docs);
         if (dp->dev_docs) {
-            dp->dev_docs[0] = pol.document;
-            pol.document = NULL;
-            dp->ndev_docs = 1;
+            dp->dev_docs[0] = kl_policy_compile(pol.document);
+            dp->ndev_docs = dp->dev_docs[0] ? 1 : 0; /* unparsable: allows nothing */
         }
         kl_reg_policy_clear(&pol);
     }
@@ -716,7 +715,7 @@ void kl_dp_stop(struct kl_dp *dp)
     kl_broker_free(&dp->broker);
     kl_auth_cache_free(&dp->cache);
     for (size_t i = 0; i < dp->ndev_docs; i++)
-        free(dp->dev_docs[i]);
+        kl_policy_free(dp->dev_docs[i]);
     free(dp->dev_docs);
     SSL_CTX_free(dp->ssl_ctx);
     free(dp);

@@ -1,5 +1,6 @@
 /* Routing: matching subscribers get a queue entry (after the Receive policy check); the
  * owner worker of each online receiver then pumps its queue into the connection. */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -127,6 +128,8 @@ void kl_pump(struct kl_dp *dp, struct kl_conn *c)
         struct kl_msg *m = e->m;
         int drop = (m->expires_ms && m->expires_ms <= now) ||
                    publish_size(m, e->qos, e->sub_id, v5) > c->peer_max_packet;
+        if (!drop && e->qos && !s->infl && !(s->infl = calloc(KL_DP_INFLIGHT, sizeof *s->infl)))
+            break; /* out of memory: stays queued */
         if (!drop && e->qos) {
             struct kl_inflight *f = &s->infl[s->ninfl++];
             f->m = m; /* the queue's reference moves here */

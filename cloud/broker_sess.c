@@ -75,6 +75,7 @@ void kl_sess_destroy(struct kl_broker *b, struct kl_session *s)
     free(s->q);
     for (unsigned i = 0; i < s->ninfl; i++)
         kl_msg_unref(s->infl[i].m);
+    free(s->infl);
     kl_msg_unref(s->will);
     if (s->id.p) kl_principal_unref(s->id.p);
     free(s->client_id);

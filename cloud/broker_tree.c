@@ -120,6 +120,13 @@ static struct kl_tnode *walk(struct kl_broker *b, const char *t, size_t n, int c
     return node;
 }
 
+/* Wildcards at the first level never match '$' topics, so only these filters can receive the
+ * server's $aws/events messages (events_publish.c skips building them otherwise). */
+static int aws_filter(const char *f, size_t fl)
+{
+    return fl >= 5 && !memcmp(f, "$aws/", 5);
+}
+
 int kl_tree_subscribe(struct kl_broker *b, struct kl_session *s, const char *f, size_t fl,
                       uint8_t opts, uint32_t sub_id, int *existed)
 {
@@ -150,11 +157,13 @@ int kl_tree_subscribe(struct kl_broker *b, struct kl_session *s, const char *f, 
     x->sess_next = s->subs;
     s->subs = x;
     s->nsubs++;
+    if (aws_filter(f, fl)) atomic_fetch_add(&b->aws_subs, 1);
     return 0;
 }
 
 static void unlink_sub(struct kl_broker *b, struct kl_sub *x)
 {
+    if (aws_filter(x->filter, x->flen)) atomic_fetch_sub(&b->aws_subs, 1);
     struct kl_tnode *node = x->node;
     if (x->node_prev)
         x->node_prev->node_next = x->node_next;

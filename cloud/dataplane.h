@@ -288,15 +288,18 @@ void kl_msg_unref(struct kl_msg *m);
 void kl_msg_props_filter(const struct kl_mqtt_props *pr, struct kl_wbuf *w);
 
 struct kl_principal; /* auth_cache.c */
+struct kl_policy;    /* policy.h */
 struct kl_session;
 struct kl_conn;
 struct kl_dp;
 
 /* Who a connection is (fixed at CONNECT). */
 struct kl_ident {
-    struct kl_principal *p;      /* NULL on the dev listener */
-    char thing[KL_REG_NAME_MAX]; /* thing name for policy variables, "" when none */
-    uint8_t method;              /* enum kl_auth_method */
+    struct kl_principal *p; /* NULL on the dev listener */
+    uint8_t method;         /* enum kl_auth_method */
+    /* the client id names a thing attached to p: ${iot:Connection.Thing.ThingName} is the
+     * client id (AWS sets it only then); 0 = the variable is unset */
+    uint8_t thing;
 };
 
 struct kl_sub {
@@ -335,7 +338,7 @@ struct kl_session {
     unsigned nsubs;
     struct kl_qent *q;
     uint32_t qhead, qlen, qcap;
-    struct kl_inflight infl[KL_DP_INFLIGHT];
+    struct kl_inflight *infl; /* KL_DP_INFLIGHT entries, allocated at the first QoS 1/2 */
     uint8_t ninfl;
     uint16_t next_pid, peer_recv_max;
     uint16_t in_q2[KL_DP_RECEIVE_MAX]; /* QoS 2 packet ids waiting for PUBREL */
@@ -355,6 +358,7 @@ struct kl_broker {
     struct kl_tnode *root;
     uint64_t route_seq;
     size_t retained;
+    atomic_long aws_subs; /* filters starting with "$aws/": the only ones events can match */
 };
 
 int kl_broker_init(struct kl_broker *b);
@@ -449,10 +453,12 @@ struct kl_principal {
     EVP_PKEY *pub;
     X509 *x509;
     size_t nthings, ndocs;
-    char **things; /* attached thing names */
-    char **docs;   /* attached policies' documents */
+    char **things;           /* attached thing names */
+    struct kl_policy **docs; /* attached policies, compiled (policy.h) */
 };
 void kl_principal_unref(struct kl_principal *p);
+/* 1 when thing is one of the things p is attached to. */
+int kl_principal_has_thing(const struct kl_principal *p, const char *thing);
 
 struct kl_ca_entry {
     char id[KL_REG_ID_HEX];
@@ -562,8 +568,7 @@ struct kl_conn {
     uint32_t rlen, rcap;
     struct kl_wbuf out;
     size_t out_off;
-    struct kl_session *sess; /* under broker lock */
-    struct kl_ident id;
+    struct kl_session *sess;    /* under broker lock */
     struct kl_principal *tls_p; /* from the TLS verify callback */
     enum kl_auth_fail tls_fail;
     uint64_t auth_epoch;
@@ -605,7 +610,7 @@ struct kl_dp {
     struct kl_metrics m;
     atomic_ullong auth_epoch, policy_gen;
     char audience[256];
-    char **dev_docs; /* dev policy documents; NULL = allow all */
+    struct kl_policy **dev_docs; /* the dev policy, compiled; NULL = allow all */
     size_t ndev_docs;
     int connect_timeout_ms;
     uint32_t max_packet;

@@ -36,6 +36,7 @@ static void publish_json(struct kl_dp *dp, const char *topic, json_t *o)
 void kl_event_presence(struct kl_dp *dp, struct kl_conn *c, const char *client_id, int connected,
                        const char *reason)
 {
+    if (!atomic_load_explicit(&dp->broker.aws_subs, memory_order_relaxed)) return; /* nobody */
     char topic[KL_DP_TOPIC_MAX + 64];
     snprintf(topic, sizeof topic, "$aws/events/presence/%s/%s",
              connected ? "connected" : "disconnected", client_id);
@@ -62,6 +63,7 @@ void kl_event_presence(struct kl_dp *dp, struct kl_conn *c, const char *client_i
 
 void kl_event_cert_registered(struct kl_dp *dp, const char *cert_id, const char *ca_id)
 {
+    if (!atomic_load_explicit(&dp->broker.aws_subs, memory_order_relaxed)) return;
     char topic[128];
     snprintf(topic, sizeof topic, "$aws/events/certificates/registered/%s", ca_id);
     int64_t t = now_ms_wall() / 1000;

@@ -10,7 +10,7 @@
 int kl_dp_allowed(struct kl_dp *dp, struct kl_ident *id, const char *client_id, const char *action,
                   const char *kind, const char *name, size_t nlen)
 {
-    char *const *docs;
+    struct kl_policy *const *docs;
     size_t ndocs;
     if (id->method == KL_AUTH_DEV) {
         if (!dp->dev_docs) return 1; /* --dev-policy not given: allow everything */
@@ -23,6 +23,7 @@ int kl_dp_allowed(struct kl_dp *dp, struct kl_ident *id, const char *client_id, 
             if (np) {
                 kl_principal_unref(id->p);
                 id->p = np;
+                id->thing = (uint8_t)kl_principal_has_thing(np, client_id);
             }
         }
         docs = id->p->docs;
@@ -35,10 +36,10 @@ int kl_dp_allowed(struct kl_dp *dp, struct kl_ident *id, const char *client_id, 
     memcpy(res + l, name, nlen);
     res[(size_t)l + nlen] = 0;
     if (memchr(name, 0, nlen)) return 0;
-    struct kl_policy_vars vars = {id->thing[0] ? id->thing : NULL, client_id};
+    struct kl_policy_vars vars = {id->thing ? client_id : NULL, client_id};
     int allow = 0;
     for (size_t i = 0; i < ndocs; i++) {
-        enum kl_policy_decision d = kl_policy_eval(docs[i], action, res, &vars);
+        enum kl_policy_decision d = kl_policy_eval_compiled(docs[i], action, res, &vars);
         if (d == KL_POLICY_DENY) return 0;
         if (d == KL_POLICY_ALLOW) allow = 1;
     }
