@@ -47,7 +47,6 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
 {
     struct kl_broker *b = &dp->broker;
     struct kl_ident id = {.p = p, .method = (uint8_t)method};
-    if (p) snprintf(c->cert_id, sizeof c->cert_id, "%s", p->id);
     /* the registry may change while we decide: retry with fresh data if it did */
     for (int tries = 0;; tries++) {
         if (method != KL_AUTH_DEV) {
@@ -122,6 +121,10 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
     s->peer_recv_max = (ck->props.has & KL_PROP(KL_P_RECEIVE_MAX)) ? ck->props.receive_max : 65535;
     if (s->id.p) kl_principal_unref(s->id.p);
     s->id = id; /* the session owns the reference now */
+    if (id.p) { /* and the connection one of its own (events, logs) */
+        atomic_fetch_add(&id.p->refs, 1);
+        c->principal = id.p;
+    }
     /* a delayed will of the previous connection is not sent: the client is back */
     kl_msg_unref(s->will);
     s->will = NULL;
@@ -162,8 +165,8 @@ static void finish(struct kl_dp *dp, struct kl_conn *c, const struct kl_mqtt_con
     c->announced = 1;
     static const char *const mname[] = {"none", "mtls", "challenge", "jwt", "dev"};
     kl_dp_log("client %s connected from %s (%s, MQTT %s%s%.12s)", c->client_id, c->ip,
-              mname[method], c->version == 5 ? "5" : "3.1.1", c->cert_id[0] ? ", certificate " : "",
-              c->cert_id);
+              mname[method], c->version == 5 ? "5" : "3.1.1", c->principal ? ", certificate " : "",
+              c->principal ? c->principal->id : "");
     kl_event_presence(dp, c, c->client_id, 1, NULL);
     if (present) kl_resend_inflight(dp, c);
     kl_pump(dp, c);

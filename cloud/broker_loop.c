@@ -87,6 +87,7 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
     if (c->tls_p) kl_principal_unref(c->tls_p);
+    if (c->principal) kl_principal_unref(c->principal);
     free(c->rbuf);
     free(c->out.p);
     free(c->pending);

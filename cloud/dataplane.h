@@ -578,7 +578,7 @@ struct kl_conn {
     int64_t nonce_exp;
     uint32_t peer_max_packet;
     char client_id[KL_DP_CLIENT_ID_MAX + 1];
-    char cert_id[KL_REG_ID_HEX]; /* "" on the dev listener */
+    struct kl_principal *principal; /* a reference once online; NULL on the dev listener */
     char ip[48];
 };
 

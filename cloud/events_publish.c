@@ -53,7 +53,7 @@ void kl_event_presence(struct kl_dp *dp, struct kl_conn *c, const char *client_i
                   (json_int_t)now_ms_wall(), "eventType", connected ? "connected" : "disconnected",
                   "sessionIdentifier", sid, "ipAddress", c->ip, "versionNumber", (json_int_t)0);
     if (!o) return;
-    if (c->cert_id[0]) json_object_set_new(o, "principalIdentifier", json_string(c->cert_id));
+    if (c->principal) json_object_set_new(o, "principalIdentifier", json_string(c->principal->id));
     if (!connected) {
         json_object_set_new(o, "clientInitiatedDisconnect", json_boolean(c->graceful));
         json_object_set_new(o, "disconnectReason", json_string(reason ? reason : "UNKNOWN"));

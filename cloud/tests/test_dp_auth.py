@@ -105,6 +105,17 @@ def main():
         check(m.sock.selected_alpn_protocol() == "mqtt", "ALPN mqtt")
         m.close()
 
+        # lifecycle event names the certificate
+        w = mtls(kd, cf1, kf1, "presence-watch")
+        w.subscribe(("$aws/events/presence/connected/dev1", 1))
+        m = mtls(kd, cf1, kf1, "dev1")
+        import json as _json
+        ev = _json.loads(w.recv()["payload"])
+        check(ev["principalIdentifier"] == cert_id(dev1) and ev["clientId"] == "dev1",
+              f"presence event {ev}")
+        m.disconnect()
+        w.disconnect()
+
         # ---- the refusal matrix (mTLS) ---------------------------------------------------------
         # unregistered CA: the TLS handshake fails (unknown CA) and the reason is logged
         ox_key, ox = make_ca("other CA")
