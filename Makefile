@@ -4,8 +4,11 @@ JOBS ?= $(shell nproc)
 
 demo:
 	@scripts/deps.sh demo
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build -j$(JOBS) >/dev/null
+	@echo "make demo: building keylink into build/ (a first build takes a minute or two; log in build/demo-build.log)"
+	@mkdir -p build
+	@{ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j$(JOBS); } >build/demo-build.log 2>&1 \
+	  || { tail -20 build/demo-build.log; echo "make demo: the build failed (full log: build/demo-build.log)"; exit 1; }
+	@echo "make demo: build done"
 	@scripts/demo.sh $(DEMO_ARGS)
 
 test:
