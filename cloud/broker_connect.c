@@ -196,13 +196,21 @@ static int parse(struct kl_conn *c, const uint8_t *b, size_t n, struct kl_mqtt_c
         return -1;
     }
     if (ck->client_id.n) {
-        memcpy(c->client_id, ck->client_id.p, ck->client_id.n);
-        c->client_id[ck->client_id.n] = 0;
+        char *dst = c->cid_small;
+        if (ck->client_id.n >= sizeof c->cid_small && !(dst = malloc(ck->client_id.n + 1))) {
+            protocol_refuse(c, v5, KL_RC_SERVER_UNAVAILABLE, KL_RC3_UNAVAILABLE, "out of memory");
+            return -1;
+        }
+        memcpy(dst, ck->client_id.p, ck->client_id.n);
+        dst[ck->client_id.n] = 0;
+        if (c->client_id != c->cid_small) free(c->client_id);
+        c->client_id = dst;
     } else if (!c->client_id[0]) {
         uint8_t r[8];
         RAND_bytes(r, sizeof r);
-        snprintf(c->client_id, sizeof c->client_id, "kl-%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
+        snprintf(c->cid_small, sizeof c->cid_small, "kl-%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
                  r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        c->client_id = c->cid_small;
     }
     if (ck->will && kl_topic_name_ok(ck->will_topic.p, ck->will_topic.n)) {
         protocol_refuse(c, v5, KL_RC_TOPIC_NAME_INVALID, KL_RC3_NOT_AUTHORIZED, "bad will topic");

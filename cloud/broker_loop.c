@@ -91,6 +91,7 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
     free(c->rbuf);
     free(c->out.p);
     free(c->pending);
+    if (c->client_id != c->cid_small) free(c->client_id);
     OPENSSL_cleanse(c->nonce, sizeof c->nonce);
     free(c);
     atomic_fetch_sub(&dp->m.conns, 1);
@@ -385,6 +386,7 @@ static void accept_all(struct kl_worker *w, int lfd, int dev)
             continue;
         }
         c->w = w;
+        c->client_id = c->cid_small; /* "" */
         c->fd = fd;
         c->dev = (uint8_t)dev;
         c->peer_max_packet = UINT32_MAX;

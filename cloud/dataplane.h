@@ -577,7 +577,8 @@ struct kl_conn {
     uint8_t nonce[32];
     int64_t nonce_exp;
     uint32_t peer_max_packet;
-    char client_id[KL_DP_CLIENT_ID_MAX + 1];
+    char *client_id;                /* cid_small, or malloc'd for a long id; "" until CONNECT */
+    char cid_small[24];             /* most client ids (and assigned ones) fit here */
     struct kl_principal *principal; /* a reference once online; NULL on the dev listener */
     char ip[48];
 };
