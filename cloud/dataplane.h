@@ -581,6 +581,10 @@ struct kl_conn {
     char cid_small[24];             /* most client ids (and assigned ones) fit here */
     struct kl_principal *principal; /* a reference once online; NULL on the dev listener */
     char ip[48];
+    /* Presence events: both events of one connection carry the same session id and
+     * version number; 0 = not drawn yet (drawn at the first event of the connection). */
+    uint64_t presence_ver;
+    uint8_t presence_sid[16];
 };
 
 struct kl_worker {
@@ -615,6 +619,7 @@ struct kl_dp {
     size_t ndev_docs;
     int connect_timeout_ms;
     uint32_t max_packet;
+    atomic_ullong presence_ver; /* last presence versionNumber handed out */
 };
 
 int64_t kl_dp_now_ms(void); /* monotonic */

@@ -41,17 +41,29 @@ void kl_event_presence(struct kl_dp *dp, struct kl_conn *c, const char *client_i
     snprintf(topic, sizeof topic, "$aws/events/presence/%s/%s",
              connected ? "connected" : "disconnected", client_id);
     if (kl_topic_name_ok((const uint8_t *)topic, strlen(topic))) return; /* odd client id */
-    uint8_t r[16];
+    if (!c->presence_ver) {
+        /* One id and one version per connection, so a consumer can pair "connected" with
+         * "disconnected". Versions grow with every connection of the process and start at
+         * the wall clock in ms, so they also grow across restarts, as AWS's do per client. */
+        unsigned long long want = (unsigned long long)now_ms_wall();
+        unsigned long long cur = atomic_load(&dp->presence_ver);
+        unsigned long long next;
+        do
+            next = cur >= want ? cur + 1 : want;
+        while (!atomic_compare_exchange_weak(&dp->presence_ver, &cur, next));
+        c->presence_ver = next;
+        RAND_bytes(c->presence_sid, sizeof c->presence_sid);
+    }
+    const uint8_t *r = c->presence_sid;
     char sid[40];
-    RAND_bytes(r, sizeof r);
     snprintf(sid, sizeof sid,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
              r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
              r[15]);
-    json_t *o =
-        json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}", "clientId", client_id, "timestamp",
-                  (json_int_t)now_ms_wall(), "eventType", connected ? "connected" : "disconnected",
-                  "sessionIdentifier", sid, "ipAddress", c->ip, "versionNumber", (json_int_t)0);
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I}", "clientId", client_id, "timestamp",
+                          (json_int_t)now_ms_wall(), "eventType",
+                          connected ? "connected" : "disconnected", "sessionIdentifier", sid,
+                          "ipAddress", c->ip, "versionNumber", (json_int_t)c->presence_ver);
     if (!o) return;
     if (c->principal) json_object_set_new(o, "principalIdentifier", json_string(c->principal->id));
     if (!connected) {

@@ -367,14 +367,24 @@ def presence(kd):
     s = dev(kd, "pres-watch")
     s.subscribe(("$aws/events/presence/+/+", 1))
     a = dev(kd, "pres-a", 4)
-    ev = json.loads(s.recv()["payload"])
-    check(ev["clientId"] == "pres-a" and ev["eventType"] == "connected", f"connected {ev}")
+    con = json.loads(s.recv()["payload"])
+    check(con["clientId"] == "pres-a" and con["eventType"] == "connected", f"connected {con}")
     a.disconnect()
     m = s.recv()
     ev = json.loads(m["payload"])
     check(m["topic"] == "$aws/events/presence/disconnected/pres-a" and
           ev["eventType"] == "disconnected" and ev["clientInitiatedDisconnect"] is True,
           f"disconnected {ev}")
+    # both events of one connection pair up; the next connection gets a new id, a higher version
+    check(ev["sessionIdentifier"] == con["sessionIdentifier"] and
+          ev["versionNumber"] == con["versionNumber"] and con["versionNumber"] > 0,
+          f"one session id/version per connection: {con} / {ev}")
+    a = dev(kd, "pres-a", 4)
+    con2 = json.loads(s.recv()["payload"])
+    check(con2["sessionIdentifier"] != con["sessionIdentifier"] and
+          con2["versionNumber"] > con["versionNumber"], f"second connection {con2}")
+    a.disconnect()
+    s.recv()
     s.disconnect()
 
 
