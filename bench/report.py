@@ -153,6 +153,13 @@ w(f"**Every figure is the median of {runs} runs** (a table's `runs` column says 
   "MQTT 3.1.1). mosquitto has the same server certificate and key as keylinkd, "
   "`require_certificate true`, `persistence false`, `user root`.")
 w("")
+w("**Summary (keylinkd / mosquitto, same run):** "
+  f"handshakes/s {ratio(k['handshakes_per_s'], m['handshakes_per_s'])}, "
+  f"handshakes per server CPU-second {ratio(k['handshakes_per_cpu_s'], m['handshakes_per_cpu_s'])}"
+  + (f", memory per idle connection at {levels[-1]:,} {ratio(idle['keylinkd']['levels'][str(levels[-1])]['kib_per_connection'], idle['mosquitto']['levels'][str(levels[-1])]['kib_per_connection'])}" if levels else "")
+  + ", fan-in messages/s " + ", ".join(f"{g.split('_')[1].upper()} {g.split('_')[2]} B {ratio(d['keylinkd']['msgs_per_s'], d['mosquitto']['msgs_per_s'])}" for g, d in fan.items())
+  + (f". Physical limit of this machine: {f(lim['handshakes_per_s_both_sides'], 0)} handshakes/s with both sides on its {cores} cores; keylinkd reaches {ratio(k['handshakes_per_s'], lim['handshakes_per_s_both_sides'], 3)} of it, mosquitto {ratio(m['handshakes_per_s'], lim['handshakes_per_s_both_sides'], 3)}." if lim else "."))
+w("")
 w("![keylinkd and mosquitto side by side](bench.png)")
 w("")
 w("## Full mutual-TLS handshakes + MQTT CONNECT")
