@@ -20,6 +20,22 @@ static void set_err(struct kl_mq_client *c, const char *msg, int code)
     c->err[n] = 0;
 }
 
+/* "what: <reason in words> 0xNN" for a refusal the server answered with a reason code. */
+static void set_refusal(struct kl_mq_client *c, const char *what, uint8_t type, uint8_t code)
+{
+    char m[sizeof c->err];
+    const char *name = kl_mq_reason_name(c->version, type, code);
+    size_t a = strlen(what), b = strlen(name);
+    if (a > sizeof m / 2) a = sizeof m / 2;
+    if (b > sizeof m - a - 3) b = sizeof m - a - 3;
+    memcpy(m, what, a);
+    m[a] = ':';
+    m[a + 1] = ' ';
+    memcpy(m + a + 2, name, b);
+    m[a + 2 + b] = 0;
+    set_err(c, m, code);
+}
+
 const char *kl_mq_error(const struct kl_mq_client *c)
 {
     return c ? c->err : "";
@@ -258,7 +274,15 @@ static kl_status on_ack(struct kl_mq_client *c, uint8_t type, const uint8_t *b, 
         return send_ack(c, KL_MQ_PUBREL, pid, 0);
     }
     s->state = KL_MQ_SLOT_FREE; /* done, or refused by the server (reason >= 0x80) */
-    if (reason >= 0x80) set_err(c, "the server refused a message, reason", reason);
+    if (reason >= 0x80) {
+        /* kept until kl_mq_wait reports it: a refused message is not a delivered one */
+        c->refused++;
+        c->refused_pid = pid;
+        c->refused_type = type;
+        c->refused_reason = reason;
+        set_refusal(c, "the server refused a message", type, reason);
+    }
+    if (c->cfg.on_done) c->cfg.on_done(c->cfg.done_ctx, pid, type, reason);
     return KL_OK;
 }
 
@@ -507,6 +531,8 @@ kl_status kl_mq_connect(struct kl_mq_client *c, const struct kl_mq_connect_opts 
     c->keepalive_s = o->keepalive_s;
     c->wait_pid = 0;
     c->reauth = 0;
+    c->refused = 0;
+    c->refused_reason = 0;
     struct kl_mq_connect_opts oo = *o;
     struct kl_mq_props pr;
     if (o->version == KL_MQ_V5) {
@@ -656,7 +682,7 @@ static kl_status wait_answer(struct kl_mq_client *c, size_t len, uint16_t pid, u
     if (codes && (c->version == KL_MQ_V5 || type == KL_MQ_SUBACK))
         for (size_t i = 0; i < n; i++)
             if (codes[i] >= 0x80) {
-                set_err(c, "the server refused a filter, reason", codes[i]);
+                set_refusal(c, "the server refused a filter", type, codes[i]);
                 return KL_E_REFUSED;
             }
     return KL_OK;
@@ -728,6 +754,12 @@ kl_status kl_mq_wait(struct kl_mq_client *c, uint32_t timeout_ms)
         }
         kl_status st = kl_mq_process(c, (uint32_t)(timeout_ms - (t - start)));
         if (st != KL_OK) return st;
+    }
+    if (c->refused) {
+        /* reported once: the next wait starts counting again */
+        c->refused = 0;
+        set_refusal(c, "the server refused a message", c->refused_type, c->refused_reason);
+        return KL_E_REFUSED;
     }
     return KL_OK;
 }

@@ -362,6 +362,8 @@ kl_status kl_dev_connect(struct kl_dev_conn *d, const struct kl_dev_opts *o,
     mc.message_ctx = ctx;
     mc.on_auth = on_auth;
     mc.auth_ctx = d;
+    mc.on_done = d->on_done;
+    mc.done_ctx = d->done_ctx;
     /* keep the in-flight table across reconnects of a persistent session */
     int keep = d->mq.cfg.slots == d->slots && !o->clean;
     struct kl_mq_inflight saved[16];
@@ -400,7 +402,11 @@ kl_status kl_dev_connect(struct kl_dev_conn *d, const struct kl_dev_opts *o,
     struct kl_mq_connack ack;
     st = kl_mq_connect(&d->mq, &co, tmo, &ack);
     if (st != KL_OK) {
-        fail(d, "MQTT connect failed", st, kl_mq_error(&d->mq));
+        char why[200];
+        /* the server's log has the detail a refusal code cannot carry (which check failed) */
+        snprintf(why, sizeof why, "%s%s", kl_mq_error(&d->mq),
+                 st == KL_E_REFUSED ? " (the endpoint's log names the reason)" : "");
+        fail(d, "MQTT connect failed", st, why);
         kl_tls_close(&d->tls);
         kl_tls_posix_close(&d->sock);
         return st;
@@ -514,6 +520,25 @@ static int pub_extra(struct kl_dev_opts *o, const char *a, const char *v, void *
     return 1;
 }
 
+/* How the QoS 1/2 exchanges ended (MQTT 5 tells a refusal by its reason code). */
+struct pub_tally {
+    long acked, refused;
+    uint8_t type, reason; /* the last refusal */
+};
+
+static void pub_done(void *ctx, uint16_t pid, uint8_t type, uint8_t reason)
+{
+    struct pub_tally *t = ctx;
+    (void)pid;
+    if (reason < 0x80) {
+        t->acked++;
+        return;
+    }
+    t->refused++;
+    t->type = type;
+    t->reason = reason;
+}
+
 int kl_device_pub(int argc, char **argv)
 {
     struct kl_dev_opts o = {.cmd = "pub"};
@@ -534,6 +559,9 @@ int kl_device_pub(int argc, char **argv)
         o.message = stdin_buf;
     }
     if (mlen > 16000) return usage_error(&o, pub_usage, "--message over 16000 bytes");
+    struct pub_tally tally = {0};
+    conn.on_done = pub_done;
+    conn.done_ctx = &tally;
     kl_status st = kl_dev_connect(&conn, &o, NULL, NULL, NULL);
     if (st != KL_OK) {
         kl_dev_close(&conn);
@@ -553,13 +581,25 @@ int kl_device_pub(int argc, char **argv)
         /* the table has 16 slots: let acknowledgements free them as we go */
         if (st == KL_E_BUFFER) {
             st = kl_mq_wait(&conn.mq, tmo);
+            if (st == KL_E_REFUSED) st = KL_OK; /* counted by pub_done, reported below */
             if (st == KL_OK) st = kl_mq_publish(&conn.mq, &m, NULL);
         }
         if (st == KL_OK) st = kl_mq_process(&conn.mq, 0);
     }
     if (st == KL_OK) st = kl_mq_wait(&conn.mq, tmo);
+    if (st == KL_E_REFUSED) st = KL_OK; /* pub_done counted each refusal */
     int rc = 0;
-    if (st != KL_OK) {
+    if (st == KL_OK && tally.refused) {
+        /* MQTT 5 PUBACK/PUBREC/PUBCOMP with a reason code >= 0x80: not delivered */
+        if (o.count == 1)
+            kl_dev_log(&o, "the server refused the message: %s (0x%02x)",
+                       kl_mq_reason_name(o.version, tally.type, tally.reason), tally.reason);
+        else
+            kl_dev_log(&o, "the server refused %ld of %ld messages: %s (0x%02x)", tally.refused,
+                       o.count, kl_mq_reason_name(o.version, tally.type, tally.reason),
+                       tally.reason);
+        rc = 1;
+    } else if (st != KL_OK) {
         kl_dev_log(&o, "publishing failed after %ld of %ld: %s%s%s", sent, o.count,
                    kl_status_name(st), *kl_mq_error(&conn.mq) ? " - " : "", kl_mq_error(&conn.mq));
         rc = 1;
@@ -650,7 +690,10 @@ int kl_device_sub(int argc, char **argv)
     uint8_t codes[8];
     st = kl_mq_subscribe(&conn.mq, subs, s.ntopics, NULL, (uint32_t)(o.timeout_s * 1000), codes);
     if (st != KL_OK) {
-        kl_dev_log(&o, "subscribe failed: %s - %s", kl_status_name(st), kl_mq_error(&conn.mq));
+        if (st == KL_E_REFUSED)
+            kl_dev_log(&o, "subscribe failed: %s", kl_mq_error(&conn.mq));
+        else
+            kl_dev_log(&o, "subscribe failed: %s - %s", kl_status_name(st), kl_mq_error(&conn.mq));
         kl_dev_close(&conn);
         return 1;
     }

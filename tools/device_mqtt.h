@@ -48,9 +48,11 @@ struct kl_dev_conn {
     char jwt[4096];     /* the password (jwt) or challenge answer */
     uint8_t cert[2048]; /* device certificate (x5c) */
     size_t cert_len;
-    int64_t jwt_exp; /* when the JWT in use expires (jwt auth) */
-    char err[300];   /* why the last kl_dev_connect failed */
-    int quiet;       /* 1: kl_dev_connect does not print failures (run prints events) */
+    int64_t jwt_exp;       /* when the JWT in use expires (jwt auth) */
+    char err[300];         /* why the last kl_dev_connect failed */
+    int quiet;             /* 1: kl_dev_connect does not print failures (run prints events) */
+    kl_mq_done_fn on_done; /* told how each outgoing QoS 1/2 message ended (may be NULL) */
+    void *done_ctx;
     const struct kl_dev_opts *o;
 };
 

@@ -1,5 +1,5 @@
 /*
- * `keylink device run`: the device program (issue 8). Connects through the chip with the
+ * `keylink device run`: the device program (docs/mqtt.md). Connects through the chip with the
  * chosen authentication, publishes telemetry on dt/<thing>/telemetry every --interval,
  * subscribes to cmd/<thing>/# and answers each command on dt/<thing>/reply, reconnects
  * with exponential backoff and jitter, renews its JWT before it expires, kicks the chip's
@@ -39,11 +39,17 @@ static const char *const run_usage =
     "  telemetry seq=N topic=T payload=P\n"
     "  command topic=T payload=P\n"
     "  reply topic=T payload=P\n"
+    "  refused-telemetry seq=N topic=T reason=R\n"
+    "  refused-reply topic=T reason=R\n"
     "  lost reason=R\n"
     "  refused attempt=N reason=R\n"
     "  retry attempt=N delay_ms=D\n"
     "  jwt-renew exp=UNIX\n"
     "  stopped telemetry=N replies=N reason=count|duration|signal|retries\n"
+    "At --qos 1/2 a telemetry or reply line means the server acknowledged the message; one\n"
+    "the server refused (MQTT 5 reason code >= 0x80, e.g. not authorized by its policy) is a\n"
+    "refused-... line and is not counted. At QoS 0 nothing is acknowledged, so nothing can\n"
+    "be seen as refused.\n"
     "\n"
     "Exit status: 0 after a clean stop, 1 when the chip cannot be opened or --retries ran\n"
     "out, 2 bad usage.\n";
@@ -120,6 +126,65 @@ static void one_line(const char *b, size_t n, char *out, size_t cap)
 }
 
 static struct kl_dev_conn conn;
+static long sent, replies; /* telemetry and replies delivered (acknowledged at QoS 1/2) */
+
+/* QoS 1/2 messages waiting for their acknowledgement (at most one per in-flight slot): the
+ * event line is printed when the server answers, refused or not. */
+#define PEND (sizeof conn.slots / sizeof conn.slots[0])
+struct pend {
+    int used, reply;
+    uint16_t pid;
+    long seq;
+    char topic[300];
+};
+static struct pend pend[PEND];
+static char pend_payload[PEND][6700];
+
+static void pend_clear(void)
+{
+    for (size_t i = 0; i < PEND; i++)
+        pend[i].used = 0;
+}
+
+static long pend_telemetry(void)
+{
+    long n = 0;
+    for (size_t i = 0; i < PEND; i++)
+        n += pend[i].used && !pend[i].reply;
+    return n;
+}
+
+static void report(int reply, long seq, const char *topic, const char *payload)
+{
+    if (reply) {
+        replies++;
+        ev("reply topic=%s payload=%s", topic, payload);
+    } else {
+        sent++;
+        ev("telemetry seq=%ld topic=%s payload=%s", seq, topic, payload);
+    }
+}
+
+/* The client's on_done: how a QoS 1/2 message ended. */
+static void run_done(void *ctx, uint16_t pid, uint8_t type, uint8_t reason)
+{
+    const struct kl_dev_opts *o = ctx;
+    for (size_t i = 0; i < PEND; i++) {
+        struct pend *p = &pend[i];
+        if (!p->used || p->pid != pid) continue;
+        p->used = 0;
+        if (reason < 0x80)
+            report(p->reply, p->seq, p->topic, pend_payload[i]);
+        else if (p->reply)
+            ev("refused-reply topic=%s reason=%s (0x%02x)", p->topic,
+               kl_mq_reason_name(o->version, type, reason), reason);
+        else
+            ev("refused-telemetry seq=%ld topic=%s reason=%s (0x%02x)", p->seq, p->topic,
+               kl_mq_reason_name(o->version, type, reason), reason);
+        return;
+    }
+}
+
 static double backoff_max_s = 60;
 static long retries_max;
 
@@ -143,19 +208,36 @@ static int run_extra(struct kl_dev_opts *o, const char *a, const char *v, void *
     return 0;
 }
 
-static kl_status publish(const struct kl_dev_opts *o, const char *topic, const char *payload)
+/* Publishes a telemetry message (seq) or a reply. QoS 0: reported at once; QoS 1/2: kept
+ * in pend until run_done hears the answer. */
+static kl_status publish(const struct kl_dev_opts *o, int reply, long seq, const char *topic,
+                         const char *payload)
 {
     struct kl_mq_msg m = {0};
     m.topic = topic;
     m.payload = (const uint8_t *)payload;
     m.payload_len = strlen(payload);
     m.qos = o->qos;
-    kl_status st = kl_mq_publish(&conn.mq, &m, NULL);
+    uint16_t pid = 0;
+    kl_status st = kl_mq_publish(&conn.mq, &m, &pid);
     if (st == KL_E_BUFFER) { /* every slot waits for an acknowledgement: let them in first */
         st = kl_mq_wait(&conn.mq, (uint32_t)(o->timeout_s * 1000));
-        if (st == KL_OK) st = kl_mq_publish(&conn.mq, &m, NULL);
+        if (st == KL_E_REFUSED) st = KL_OK; /* run_done already logged it */
+        if (st == KL_OK) st = kl_mq_publish(&conn.mq, &m, &pid);
     }
-    return st;
+    if (st != KL_OK) return st;
+    if (!m.qos) {
+        report(reply, seq, topic, payload);
+        return KL_OK;
+    }
+    for (size_t i = 0; i < PEND; i++) {
+        if (pend[i].used) continue;
+        pend[i] = (struct pend){.used = 1, .reply = reply, .pid = pid, .seq = seq};
+        snprintf(pend[i].topic, sizeof pend[i].topic, "%s", topic);
+        snprintf(pend_payload[i], sizeof pend_payload[i], "%s", payload);
+        return KL_OK;
+    }
+    return KL_OK; /* cannot happen: no more in flight than slots */
 }
 
 static void sleep_ms(uint32_t ms)
@@ -200,11 +282,13 @@ int kl_device_run(int argc, char **argv)
     static struct run_ctx rc;
     struct kl_mq_backoff bo;
     uint64_t start = kl_dev_mono_ms(), next_tele = start, next_kick = start;
-    long sent = 0, replies = 0, failed = 0, attempts = 0;
+    long tele_seq = 0, failed = 0, attempts = 0;
     int connected = 0, seeded = 0, exit_code = 0;
     const char *why = "signal";
     uint32_t tmo = (uint32_t)(o.timeout_s * 1000);
     conn.quiet = 1;
+    conn.on_done = run_done;
+    conn.done_ctx = &o;
     while (!stop_flag) {
         uint64_t now = kl_dev_mono_ms();
         if (o.duration_s > 0 && now - start >= (uint64_t)(o.duration_s * 1000)) {
@@ -257,6 +341,7 @@ int kl_device_run(int argc, char **argv)
                 continue;
             }
             kl_mq_backoff_reset(&bo);
+            pend_clear(); /* what the old connection left unacknowledged is given up */
             failed = 0;
             connected = 1;
         }
@@ -278,16 +363,14 @@ int kl_device_run(int argc, char **argv)
                 continue;
             }
         }
-        if (now >= next_tele) {
+        /* with --count, no more telemetry than may still be needed */
+        if (now >= next_tele && (!o.count || sent + pend_telemetry() < o.count)) {
             char payload[512];
             snprintf(payload, sizeof payload,
                      "{\"thing\":\"%s\",\"seq\":%ld,\"uptime_ms\":%llu,\"ts\":%lld}", o.thing,
-                     sent + 1, (unsigned long long)(now - start), (long long)kl_dev_unix_s());
-            st = publish(&o, t_tele, payload);
-            if (st == KL_OK) {
-                sent++;
-                ev("telemetry seq=%ld topic=%s payload=%s", sent, t_tele, payload);
-            }
+                     tele_seq + 1, (unsigned long long)(now - start), (long long)kl_dev_unix_s());
+            st = publish(&o, 0, tele_seq + 1, t_tele, payload);
+            if (st == KL_OK) tele_seq++;
             next_tele = now + (uint64_t)(o.interval_s * 1000);
         }
         while (st == KL_OK && rc.n) {
@@ -298,15 +381,15 @@ int kl_device_run(int argc, char **argv)
             json_escape(rc.body[k], rc.body_len[k], esc, sizeof esc);
             snprintf(reply, sizeof reply, "{\"thing\":\"%s\",\"topic\":\"%s\",\"command\":\"%s\"}",
                      o.thing, rc.topic[k], esc);
-            st = publish(&o, t_reply, reply);
+            st = publish(&o, 1, 0, t_reply, reply);
             if (st != KL_OK) break;
-            replies++;
-            ev("reply topic=%s payload=%s", t_reply, reply);
             rc.head = (rc.head + 1) % CMDQ;
             rc.n--;
         }
         if (st == KL_OK) {
             uint64_t t = kl_dev_mono_ms(), wait = next_tele > t ? next_tele - t : 0;
+            if (!wait && o.count && sent + pend_telemetry() >= o.count)
+                wait = 50; /* the last acknowledgements are still coming: no busy loop */
             if (wait > 200) wait = 200; /* stay responsive to signals and the watchdog */
             st = kl_mq_process(&conn.mq, (uint32_t)wait);
         }
@@ -319,7 +402,8 @@ int kl_device_run(int argc, char **argv)
     }
     if (connected) {
         kl_status st = kl_mq_wait(&conn.mq, tmo);
-        if (st != KL_OK) kl_dev_log(&o, "acknowledgements missing at stop: %s", kl_status_name(st));
+        if (st != KL_OK && st != KL_E_REFUSED) /* refusals were logged as they came */
+            kl_dev_log(&o, "acknowledgements missing at stop: %s", kl_status_name(st));
     }
     if (rc.dropped) kl_dev_log(&o, "%ld command(s) dropped (queue full or too long)", rc.dropped);
     ev("stopped telemetry=%ld replies=%ld reason=%s", sent, replies, why);

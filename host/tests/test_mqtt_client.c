@@ -27,6 +27,8 @@ struct broker {
     int no_pingresp, no_acks, trickle, silent;
     int connacked, reauth_refuse, reauths;
     int pingreqs, pubrels_seen, disconnects, auth_ok;
+    uint8_t pub_rc, comp_rc; /* MQTT 5 reason code in PUBACK/PUBREC and in PUBCOMP */
+    uint8_t sub_rc;          /* SUBACK code for every filter instead of the granted QoS */
     uint8_t last_disconnect_rc;
     uint8_t out[8192]; /* bytes for the client to read */
     size_t out_len, out_off;
@@ -113,19 +115,19 @@ static kl_status t_send(void *ctx, const uint8_t *p, size_t n)
         if (b->no_acks) break;
         if (((f.flags >> 1) & 3) == 1) {
             size_t tl = ((size_t)body[0] << 8) | body[1];
-            uint8_t a[] = {0x40, 2, body[2 + tl], body[3 + tl]};
-            queue(b, a, 4);
+            uint8_t a[] = {0x40, b->pub_rc ? 3 : 2, body[2 + tl], body[3 + tl], b->pub_rc};
+            queue(b, a, b->pub_rc ? 5 : 4);
         } else if (((f.flags >> 1) & 3) == 2) {
             size_t tl = ((size_t)body[0] << 8) | body[1];
-            uint8_t a[] = {0x50, 2, body[2 + tl], body[3 + tl]};
-            queue(b, a, 4);
+            uint8_t a[] = {0x50, b->pub_rc ? 3 : 2, body[2 + tl], body[3 + tl], b->pub_rc};
+            queue(b, a, b->pub_rc ? 5 : 4);
         }
         break;
     case KL_MQ_PUBREL: {
         b->pubrels_seen++;
         if (b->no_acks) break;
-        uint8_t a[] = {0x70, 2, body[0], body[1]};
-        queue(b, a, 4);
+        uint8_t a[] = {0x70, b->comp_rc ? 3 : 2, body[0], body[1], b->comp_rc};
+        queue(b, a, b->comp_rc ? 5 : 4);
         break;
     }
     case KL_MQ_SUBSCRIBE: {
@@ -140,7 +142,8 @@ static kl_status t_send(void *ctx, const uint8_t *p, size_t n)
         while (off < f.body_len) {
             size_t fl = ((size_t)body[off] << 8) | body[off + 1];
             off += 2 + fl;
-            a[n2++] = body[off++] & 3;
+            a[n2++] = b->sub_rc ? b->sub_rc : (body[off] & 3);
+            off++;
         }
         a[1] = (uint8_t)(n2 - 2);
         queue(b, a, n2);
@@ -365,6 +368,89 @@ static void test_refusals(void)
     CHECK(kl_mq_connect(&c, &o, 1000, &ack) == KL_E_PEER);
 }
 
+static uint16_t done_pid[8];
+static uint8_t done_type[8], done_rc[8];
+static int ndone;
+static void on_done(void *ctx, uint16_t pid, uint8_t type, uint8_t reason)
+{
+    (void)ctx;
+    if (ndone < 8) {
+        done_pid[ndone] = pid;
+        done_type[ndone] = type;
+        done_rc[ndone] = reason;
+    }
+    ndone++;
+}
+
+/* MQTT 5 PUBACK/PUBREC/PUBCOMP reason codes >= 0x80: kl_mq_wait says KL_E_REFUSED with the
+ * reason, on_done hears each ending, the connection stays usable; success codes below 0x80
+ * (0x10 no matching subscribers) are deliveries. */
+static void test_publish_refused(void)
+{
+    struct kl_mq_client c;
+    struct broker b;
+    struct got g;
+    struct kl_mq_connack ack;
+    struct kl_mq_msg m = {.topic = "t/x", .payload = (const uint8_t *)"p", .payload_len = 1};
+    uint16_t pid;
+    setup(&c, &b, &g, KL_MQ_V5);
+    c.cfg.on_done = on_done;
+    ndone = 0;
+    CHECK(connect(&c, KL_MQ_V5, &ack) == KL_OK);
+    for (uint8_t q = 1; q <= 2; q++) {
+        b.pub_rc = 0x87;
+        m.qos = q;
+        CHECK(kl_mq_publish(&c, &m, &pid) == KL_OK);
+        CHECK(kl_mq_wait(&c, 1000) == KL_E_REFUSED && c.connected && free_slots() == 4);
+        CHECK(c.refused_reason == 0x87 && c.refused_pid == pid && c.refused == 0);
+        CHECK(c.refused_type == (q == 1 ? KL_MQ_PUBACK : KL_MQ_PUBREC));
+        CHECK(strstr(kl_mq_error(&c), "refused a message: not authorized 0x87") != NULL);
+        CHECK(ndone == q && done_pid[q - 1] == pid && done_rc[q - 1] == 0x87);
+        /* reported once; the next message is accepted */
+        CHECK(kl_mq_wait(&c, 1000) == KL_OK);
+        b.pub_rc = 0x10;
+        CHECK(kl_mq_publish(&c, &m, &pid) == KL_OK);
+        CHECK(kl_mq_wait(&c, 1000) == KL_OK && free_slots() == 4);
+        ndone = q;
+    }
+    CHECK(b.pubrels_seen == 1); /* only the accepted QoS 2 message was released */
+    /* several in flight, one refused among them: reported after all are done */
+    b.pub_rc = 0;
+    m.qos = 1;
+    CHECK(kl_mq_publish(&c, &m, NULL) == KL_OK);
+    b.pub_rc = 0x97;
+    CHECK(kl_mq_publish(&c, &m, NULL) == KL_OK);
+    b.pub_rc = 0;
+    CHECK(kl_mq_publish(&c, &m, NULL) == KL_OK);
+    CHECK(kl_mq_wait(&c, 1000) == KL_E_REFUSED && c.refused_reason == 0x97 && free_slots() == 4);
+    CHECK(strstr(kl_mq_error(&c), "quota exceeded 0x97") != NULL);
+    /* PUBCOMP with a failure code */
+    b.comp_rc = 0x92;
+    m.qos = 2;
+    CHECK(kl_mq_publish(&c, &m, &pid) == KL_OK);
+    CHECK(kl_mq_wait(&c, 1000) == KL_E_REFUSED && c.refused_type == KL_MQ_PUBCOMP &&
+          c.refused_reason == 0x92 && c.connected);
+    /* a fresh connection starts with nothing to report */
+    b.comp_rc = 0;
+    c.refused = 5;
+    CHECK(kl_mq_disconnect(&c, 0, NULL) == KL_OK);
+    CHECK(connect(&c, KL_MQ_V5, &ack) == KL_OK && c.refused == 0);
+    CHECK(kl_mq_wait(&c, 1000) == KL_OK);
+    /* a refused subscription names its reason */
+    setup(&c, &b, &g, KL_MQ_V5);
+    CHECK(connect(&c, KL_MQ_V5, &ack) == KL_OK);
+    b.sub_rc = 0x87;
+    struct kl_mq_sub s = {.filter = "cmd/#", .qos = 1};
+    uint8_t code = 0;
+    CHECK(kl_mq_subscribe(&c, &s, 1, NULL, 1000, &code) == KL_E_REFUSED && code == 0x87);
+    CHECK(strstr(kl_mq_error(&c), "refused a filter: not authorized 0x87") != NULL && c.connected);
+    /* 3.1.1: the only failure code is 0x80 */
+    setup(&c, &b, &g, KL_MQ_V311);
+    CHECK(connect(&c, KL_MQ_V311, &ack) == KL_OK);
+    b.sub_rc = 0x80;
+    CHECK(kl_mq_subscribe(&c, &s, 1, NULL, 1000, &code) == KL_E_REFUSED && code == 0x80);
+}
+
 static void test_auth(void)
 {
     struct kl_mq_client c;
@@ -566,6 +652,7 @@ int main(void)
     test_qos_both_ways(KL_MQ_V5, 1);
     test_keepalive();
     test_refusals();
+    test_publish_refused();
     test_auth();
     test_hostile();
     test_session_and_limits();

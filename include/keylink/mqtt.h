@@ -21,7 +21,8 @@
  *   KL_E_PEER        the server sent something malformed or out of protocol (the
  *                    connection is then unusable: the client sends DISCONNECT 0x81/0x82
  *                    on MQTT 5 when it can, and closes);
- *   KL_E_REFUSED     the server refused (CONNACK or SUBACK reason code, see .reason);
+ *   KL_E_REFUSED     the server refused (CONNACK or SUBACK reason code, see .reason; an
+ *                    MQTT 5 PUBACK/PUBREC/PUBCOMP reason code >= 0x80, see kl_mq_wait);
  *   KL_E_CLOSED      the server closed or sent DISCONNECT;
  *   KL_E_TIMEOUT     no answer in time (keep-alive: no PINGRESP within the keep-alive);
  *   KL_E_STATE       not connected, or connect called while connected;
@@ -287,6 +288,12 @@ typedef void (*kl_mq_message_fn)(void *ctx, const struct kl_mq_msg *m);
 typedef kl_status (*kl_mq_auth_fn)(void *ctx, uint8_t reason, const struct kl_mq_props *in,
                                    struct kl_mq_props *out);
 
+/* An outgoing QoS 1/2 exchange ended: type is the packet that ended it (PUBACK, PUBCOMP, or
+ * PUBREC with a refusal) and reason its reason code (always 0 on 3.1.1). reason >= 0x80: the
+ * server refused the message (MQTT 5; e.g. 0x87 not authorized), it was not delivered. Same
+ * rules as kl_mq_message_fn: do not call client functions from here. */
+typedef void (*kl_mq_done_fn)(void *ctx, uint16_t pid, uint8_t type, uint8_t reason);
+
 /* One slot of the in-flight table (caller's array): a QoS 1/2 exchange under way. */
 struct kl_mq_inflight {
     uint16_t pid;
@@ -314,6 +321,8 @@ struct kl_mq_config {
     void *message_ctx;
     kl_mq_auth_fn on_auth; /* NULL: an AUTH from the server is a protocol error */
     void *auth_ctx;
+    kl_mq_done_fn on_done; /* NULL: not told (kl_mq_wait still reports refusals) */
+    void *done_ctx;
 };
 
 struct kl_mq_client {
@@ -339,6 +348,12 @@ struct kl_mq_client {
     int reauth; /* 1 while a re-authentication is under way, 2 once it succeeded */
     /* the server's DISCONNECT reason (MQTT 5), 0 if none */
     uint8_t disconnect_reason;
+    /* outgoing messages the server refused (PUBACK/PUBREC/PUBCOMP reason >= 0x80) since the
+     * connect or the last kl_mq_wait that reported them, and the last one's pid, packet type
+     * and reason code (kept after the report) */
+    uint32_t refused;
+    uint16_t refused_pid;
+    uint8_t refused_type, refused_reason;
     struct kl_mq_props in_props; /* properties of the packet being handled */
     char err[128];               /* last error in words ("" if none) */
 };
@@ -385,7 +400,12 @@ kl_status kl_mq_process(struct kl_mq_client *c, uint32_t timeout_ms);
 kl_status kl_mq_reauth(struct kl_mq_client *c, const struct kl_mq_props *props,
                        uint32_t timeout_ms);
 /* Processes until no outgoing QoS 1/2 exchange is in flight. KL_E_TIMEOUT if some are
- * still in flight after timeout_ms (the connection stays up). */
+ * still in flight after timeout_ms (the connection stays up). KL_E_REFUSED when all are
+ * done but the server refused at least one message (MQTT 5 PUBACK/PUBREC/PUBCOMP reason
+ * code >= 0x80) since the connect or the previous kl_mq_wait: c->refused says how many,
+ * c->refused_reason the last reason code, kl_mq_error the words ("... not authorized
+ * 0x87"); the count is then reset and the connection stays up. QoS 0 has no answer, so a
+ * refused QoS 0 message is never reported (a server may close the connection instead). */
 kl_status kl_mq_wait(struct kl_mq_client *c, uint32_t timeout_ms);
 /* The i-th outgoing exchange waiting for PUBACK/PUBREC (after a reconnect with a session):
  * KL_OK with *pid, KL_E_NOT_FOUND past the last. */

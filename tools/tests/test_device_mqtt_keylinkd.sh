@@ -83,6 +83,7 @@ grep -q "challenge" "$T/kd.log" || true
 timeout 20 "$B/keylink" device pub --device "unix:$sock" --endpoint "localhost:$lp" --thing DEV1 --auth jwt \
   --audience someone-else --topic dt/DEV1/x --message no 2>"$T/aud.err" && fail "a JWT for another audience was accepted"
 grep -q "MQTT connect failed: KL_E_REFUSED" "$T/aud.err" || fail "wrong audience: $(cat "$T/aud.err")"
+grep -q "(the endpoint's log names the reason)" "$T/aud.err" || fail "no hint to the endpoint's log: $(cat "$T/aud.err")"
 # a JWT for another thing's client id is refused (the key is not that thing's)
 timeout 20 "$B/keylink" device pub "${D[@]}" --auth jwt --client-id OTHER --topic dt/DEV1/x --message no 2>/dev/null \
   && fail "a JWT was accepted for a thing whose certificate did not sign it"
@@ -131,6 +132,40 @@ timeout 10 mosquitto_pub "${M[@]}" -i OTHER-pub -t cmd/DEV1/ping -m hi -q 1 || f
 wait_for grep -q "^command on cmd/DEV1/ping answered: KL_OK" "$T/ex.out" || fail "example answer: $(cat "$T/ex.out")"
 kill -TERM $exp; wait $exp || fail "example did not stop cleanly"
 grep -q "^stopped after" "$T/ex.out" || fail "example stop line"
+
+# a policy that denies some topics: MQTT 5 PUBACK/PUBREC 0x87 and SUBACK 0x87 are failures
+cat >"$T/deny.json" <<'EOF'
+{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Publish",
+ "Resource":["arn:aws:iot:*:*:topic/dt/DEV1/denied","arn:aws:iot:*:*:topic/dt/DEV1/telemetry"]},
+ {"Effect":"Deny","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/cmd/DEV1/denied/*"}]}
+EOF
+iot create-policy --policy-name deny-some --policy-document "file://$T/deny.json" >/dev/null || fail "deny policy"
+iot attach-policy --policy-name deny-some --target "$arn" >/dev/null || fail "attach deny policy"
+for q in 1 2; do
+  timeout 20 "$B/keylink" device pub "${D[@]}" --mqtt 5 --qos $q --topic dt/DEV1/denied --message no --verbose \
+    2>"$T/deny.err" && fail "pub --qos $q to a denied topic exited 0: $(cat "$T/deny.err")"
+  grep -q "the server refused the message: not authorized (0x87)" "$T/deny.err" || fail "pub --qos $q refusal: $(cat "$T/deny.err")"
+  grep -q "published" "$T/deny.err" && fail "pub --qos $q says published: $(cat "$T/deny.err")"
+done
+timeout 20 "$B/keylink" device pub "${D[@]}" --mqtt 5 --qos 1 --count 3 --topic dt/DEV1/denied --message no \
+  2>"$T/deny.err" && fail "pub --count 3 to a denied topic exited 0"
+grep -q "refused 3 of 3 messages: not authorized (0x87)" "$T/deny.err" || fail "pub --count 3 refusal: $(cat "$T/deny.err")"
+timeout 20 "$B/keylink" device pub "${D[@]}" --mqtt 5 --qos 1 --topic dt/DEV1/allowed --message yes 2>"$T/deny.err" \
+  || fail "pub to an allowed topic beside the denied ones: $(cat "$T/deny.err")"
+# 3.1.1 has no reason codes: keylinkd closes the connection, which is a failure too
+timeout 20 "$B/keylink" device pub "${D[@]}" --mqtt 3 --qos 1 --topic dt/DEV1/denied --message no 2>"$T/deny.err" \
+  && fail "pub --mqtt 3 to a denied topic exited 0"
+timeout 20 "$B/keylink" device sub "${D[@]}" --mqtt 5 --topic cmd/DEV1/denied/x --count 1 --duration 5 \
+  >/dev/null 2>"$T/deny.err" && fail "sub to a denied filter exited 0"
+grep -q "subscribe failed: the server refused a filter: not authorized 0x87" "$T/deny.err" || fail "sub refusal: $(cat "$T/deny.err")"
+grep -q "^keylink device sub: subscribed" "$T/deny.err" && fail "a refused subscription was reported as subscribed"
+# run: refused telemetry is logged as refused and not counted
+timeout 30 "$B/keylink" device run "${D[@]}" --mqtt 5 --qos 1 --interval 0.2 --duration 1.5 >"$T/run6.out" 2>&1 \
+  || fail "run with refused telemetry: $(cat "$T/run6.out")"
+grep -q "^refused-telemetry seq=1 topic=dt/DEV1/telemetry reason=not authorized (0x87)" "$T/run6.out" \
+  || fail "run did not log the refusal: $(cat "$T/run6.out")"
+grep -q "^telemetry seq=" "$T/run6.out" && fail "run logged refused telemetry as sent: $(cat "$T/run6.out")"
+grep -q "^stopped telemetry=0 " "$T/run6.out" || fail "run counted refused telemetry: $(tail -1 "$T/run6.out")"
 
 # revocation: every method is refused afterwards, and run gives up after --retries
 iot update-certificate --certificate-id "$cid" --new-status REVOKED >/dev/null || fail "revoke"
