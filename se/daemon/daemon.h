@@ -20,6 +20,12 @@ struct kl_daemon_opts {
 int kl_daemon_serve(struct kl_chip *chip, int lfd, const struct kl_daemon_opts *o,
                     volatile sig_atomic_t *stop);
 
+/* 1 when another process holds the lock of the state directory dir (a missing dir: 0). */
+int kl_daemon_state_locked(const char *dir);
+/* The pid of the process holding dir's lock (0 if unknown) and its name into comm
+ * ("" if unknown). */
+long kl_daemon_lock_holder(const char *dir, char *comm, size_t cap);
+
 /* Protocol name of a command byte ("GET_STATUS"), or NULL if unknown. */
 const char *kl_daemon_cmd_name(uint8_t cmd);
 

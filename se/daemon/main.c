@@ -25,6 +25,27 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+/* Another process holds the state directory's lock: name it when we can. */
+static void state_in_use(const char *state)
+{
+    char comm[64];
+    long pid = kl_daemon_lock_holder(state, comm, sizeof comm);
+    if (pid && comm[0] && strcmp(comm, "keylink-se") != 0)
+        fprintf(stderr,
+                "keylink-se: %s is in use by %s (pid %ld); stop it or use another --state\n", state,
+                comm, pid);
+    else if (pid)
+        fprintf(stderr,
+                "keylink-se: %s is already served by another keylink-se (pid %ld); stop it or "
+                "use another --state\n",
+                state, pid);
+    else
+        fprintf(stderr,
+                "keylink-se: %s is already served by another keylink-se (pid unknown); stop it "
+                "or use another --state\n",
+                state);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: keylink-se --state DIR --socket PATH [--verbose] [--read-timeout MS]\n"
@@ -165,7 +186,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct kl_chip *chip = NULL;
-    kl_status st = kl_chip_open(state, &chip);
+    /* asked first so a second daemon is told so (not the chip's KL_E_BUSY for hosts) */
+    kl_status st = kl_daemon_state_locked(state) ? KL_E_BUSY : kl_chip_open(state, &chip);
+    if (st == KL_E_BUSY) {
+        state_in_use(state);
+        return 1;
+    }
     if (st != KL_OK) {
         fprintf(stderr, "keylink-se: cannot open the chip state in %s: %s (%s)\n", state,
                 kl_status_name(st), kl_status_text(st));
