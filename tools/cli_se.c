@@ -113,9 +113,7 @@ static int chip_error(const char *what, kl_status st)
             kl_status_text(st));
     if (st == KL_E_IO)
         fprintf(stderr, "keylink se: is keylink-se running on that socket? (--device URI)\n");
-    else if (st == KL_E_BUSY)
-        fprintf(stderr, "keylink se: another host is connected to the chip; retry when it "
-                        "is done\n");
+    /* KL_E_BUSY's text already says another host has the chip: one line is enough */
     return 1;
 }
 

@@ -184,6 +184,8 @@ s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(1.5)' "$T/se
 holder=$!; sleep 0.3
 expect 1 "busy chip" "$KL" se --device "unix:$T/se.sock" status
 grep -q "KL_E_BUSY" "$T/err" && ok "names KL_E_BUSY" || bad "busy: $(cat "$T/err")"
+[ "$(wc -l <"$T/err")" = 1 ] && grep -q "in use by another host" "$T/err" && ok "busy said once" \
+  || bad "busy is not one line: $(cat "$T/err")"
 wait $holder
 
 [ $fails -eq 0 ] && echo "all keylink se CLI checks passed" || { echo "$fails failures"; exit 1; }
