@@ -30,7 +30,7 @@ finish() {
 trap finish EXIT INT TERM
 if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B= N=; fi
 step() { printf '\n%s$ %s%s\n' "$B" "$*" "$N"; }
-die() { echo "demo: FAILED: $*" >&2; exit 1; }
+die() { echo "chip tour: FAILED: $*" >&2; exit 1; }
 # run CMD...: print it, run it, keep its output in $OUT, fail the demo if it fails
 run() { step "$*"; OUT=$("$@" 2>&1); local rc=$?; printf '%s\n' "$OUT"; [ $rc -eq 0 ] || die "'$*' exited $rc"; }
 
@@ -93,4 +93,4 @@ for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 run "$BIN/keylink" se pubkey 0x1004
 [ "$OUT" = "$(cat "$T/device_pub.pem")" ] || die "the key changed across a restart"
 
-printf '\ndemo: all steps passed\n'
+printf '\nchip tour: all steps passed\n'

@@ -180,7 +180,10 @@ static kl_status publish(const char *topic, const char *payload)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s SE_URI HOST PORT THING [mtls|jwt|challenge] [AUDIENCE]\n",
+        fprintf(stderr,
+                "usage: %s SE_URI HOST PORT THING [mtls|jwt|challenge] [AUDIENCE]\n"
+                "Runs until SIGINT (Ctrl-C) or SIGTERM: telemetry, answered commands,\n"
+                "reconnects with backoff.\n",
                 argv[0]);
         return 2;
     }
