@@ -166,6 +166,15 @@ grep -q "^refused-telemetry seq=1 topic=dt/DEV1/telemetry reason=not authorized 
   || fail "run did not log the refusal: $(cat "$T/run6.out")"
 grep -q "^telemetry seq=" "$T/run6.out" && fail "run logged refused telemetry as sent: $(cat "$T/run6.out")"
 grep -q "^stopped telemetry=0 " "$T/run6.out" || fail "run counted refused telemetry: $(tail -1 "$T/run6.out")"
+# run: a refused command subscription (SUBACK 0x87) is a failed connect, not "subscribed"
+echo '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/cmd/DEV1/*"}]}' >"$T/deny2.json"
+iot create-policy --policy-name deny-cmd --policy-document "file://$T/deny2.json" >/dev/null || fail "deny-cmd policy"
+iot attach-policy --policy-name deny-cmd --target "$arn" >/dev/null || fail "attach deny-cmd"
+timeout 30 "$B/keylink" device run "${D[@]}" --mqtt 5 --retries 1 >"$T/run7.out" 2>&1 \
+  && fail "run with a refused subscription exited 0: $(cat "$T/run7.out")"
+grep -q "^refused attempt=1 reason=subscribe cmd/DEV1/#: KL_E_REFUSED - the server refused a filter: not authorized 0x87" \
+  "$T/run7.out" || fail "run subscription refusal: $(cat "$T/run7.out")"
+grep -q "^subscribed" "$T/run7.out" && fail "run reported a refused subscription as subscribed"
 
 # revocation: every method is refused afterwards, and run gives up after --retries
 iot update-certificate --certificate-id "$cid" --new-status REVOKED >/dev/null || fail "revoke"
