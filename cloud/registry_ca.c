@@ -23,7 +23,7 @@ static void ca_row(struct kl_registry *reg, sqlite3_stmt *st, int with_pem, stru
 {
     memset(ca, 0, sizeof *ca);
     kl_reg_col_copy(st, 0, ca->id, sizeof ca->id);
-    kl_reg_cert_arn(reg, ca->id, ca->arn, sizeof ca->arn);
+    kl_reg_ca_arn(reg, ca->id, ca->arn, sizeof ca->arn);
     kl_reg_col_copy(st, 1, ca->status, sizeof ca->status);
     kl_reg_col_copy(st, 2, ca->auto_reg, sizeof ca->auto_reg);
     kl_reg_col_copy(st, 3, ca->mode, sizeof ca->mode);

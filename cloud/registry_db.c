@@ -414,6 +414,12 @@ void kl_reg_cert_arn(const struct kl_registry *reg, const char *id, char *out, s
     snprintf(out, n, "arn:aws:iot:%s:%s:cert/%s", reg->region, reg->account, id);
 }
 
+void kl_reg_ca_arn(const struct kl_registry *reg, const char *id, char *out, size_t n)
+{
+    /* AWS names CA certificates "cacert/", device certificates "cert/". */
+    snprintf(out, n, "arn:aws:iot:%s:%s:cacert/%s", reg->region, reg->account, id);
+}
+
 void kl_reg_thing_arn(const struct kl_registry *reg, const char *name, char *out, size_t n)
 {
     snprintf(out, n, "arn:aws:iot:%s:%s:thing/%s", reg->region, reg->account, name);

@@ -70,6 +70,7 @@ int kl_reg_token_decode(const char *token, char *key, size_t n);
 kl_reg_rc kl_reg_page_start(struct kl_reg_page *page, char *key, size_t n, struct kl_reg_err *err);
 
 void kl_reg_cert_arn(const struct kl_registry *reg, const char *id, char *out, size_t n);
+void kl_reg_ca_arn(const struct kl_registry *reg, const char *id, char *out, size_t n);
 void kl_reg_thing_arn(const struct kl_registry *reg, const char *name, char *out, size_t n);
 void kl_reg_policy_arn(const struct kl_registry *reg, const char *name, char *out, size_t n);
 

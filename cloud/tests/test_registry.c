@@ -145,7 +145,7 @@ int main(void)
     RC(kl_reg_ca_register(reg, two, v_ok, 1, 0, NULL, &rca, &err), KL_REG_CERT_INVALID);
     RC(kl_reg_ca_register(reg, ca.pem, v_ok, 1, 0, NULL, &rca, &err), KL_REG_OK);
     CHECK(!strcmp(rca.status, "ACTIVE") && strlen(rca.id) == 64);
-    CHECK(strstr(rca.arn, ":cert/") && strstr(rca.arn, rca.id));
+    CHECK(strstr(rca.arn, ":cacert/") && strstr(rca.arn, rca.id));
     RC(kl_reg_ca_register(reg, ca.pem, v_ok, 1, 0, NULL, NULL, &err), KL_REG_EXISTS);
     char ca_id[KL_REG_ID_HEX];
     memcpy(ca_id, rca.id, sizeof ca_id);

@@ -25,7 +25,7 @@ iot register-ca-certificate --ca-certificate "file://$T/nonexistent.pem" >/dev/n
 out=$(iot register-ca-certificate --ca-certificate "file://$T/ca1.pem" \
   --verification-certificate "file://$T/v1.pem" --set-as-active --allow-auto-registration) || bad "register CA"
 ca1=$(echo "$out" | j 'd["certificateId"]')
-[ "$ca1" = "$(certid "$T/ca1.pem")" ] && echo "$out" | j 'd["certificateArn"]' | grep -q ":cert/$ca1$" \
+[ "$ca1" = "$(certid "$T/ca1.pem")" ] && echo "$out" | j 'd["certificateArn"]' | grep -q ":cacert/$ca1$" \
   && ok "register-ca-certificate {certificateArn, certificateId}" || bad "register CA output $out"
 expect_err ResourceAlreadyExistsException register-ca-certificate \
   --ca-certificate "file://$T/ca1.pem" --verification-certificate "file://$T/v1.pem"
