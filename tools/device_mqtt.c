@@ -137,7 +137,11 @@ int kl_dev_parse(struct kl_dev_opts *o, int argc, char **argv, const char *usage
             o->endpoint = v;
         else if (!strcmp(a, "--server-name"))
             o->server_name = v;
-        else if (!strcmp(a, "--thing"))
+        else if (!strcmp(a, "--alpn")) {
+            if (!*v || strlen(v) > 31)
+                return usage_error(o, usage, "--alpn needs a name of 1..31 bytes");
+            o->alpn = v;
+        } else if (!strcmp(a, "--thing"))
             o->thing = v;
         else if (!strcmp(a, "--client-id"))
             o->client_id = v;
@@ -330,6 +334,10 @@ kl_status kl_dev_connect(struct kl_dev_conn *d, const struct kl_dev_opts *o,
     struct kl_tls_config cfg = {0};
     cfg.server_name = o->server_name;
     cfg.root_id = o->root_id;
+    if (o->alpn) {
+        cfg.alpn = &o->alpn;
+        cfg.alpn_n = 1;
+    }
     /* only mTLS shows a client certificate: keylinkd takes a certificate as the identity */
     cfg.client_key_id = o->auth == KL_DEV_MTLS ? o->key_id : 0;
     cfg.client_cert_id = o->auth == KL_DEV_MTLS ? o->cert_id : 0;
@@ -346,9 +354,10 @@ kl_status kl_dev_connect(struct kl_dev_conn *d, const struct kl_dev_opts *o,
     }
     uint64_t t1 = kl_dev_mono_ms();
     if (o->verbose)
-        kl_dev_log(o, "TLS %s to %s (%s) in %llu ms, client certificate %s",
+        kl_dev_log(o, "TLS %s to %s (%s) in %llu ms, client certificate %s, ALPN %s",
                    kl_tls_suite_name(d->tls.suite), o->endpoint, o->server_name,
-                   (unsigned long long)(t1 - t0), d->tls.client_auth ? "sent" : "not sent");
+                   (unsigned long long)(t1 - t0), d->tls.client_auth ? "sent" : "not sent",
+                   d->tls.alpn[0] ? d->tls.alpn : "none");
     struct kl_mq_config mc = {0};
     kl_mq_transport_tls(&d->tls, &mc.tr);
     mc.now_ms = now_cb;
@@ -457,6 +466,8 @@ static const char *const pub_usage =
     "                        this pinned identity key (keylink se channel pin)\n"
     "  --endpoint HOST:PORT  the broker\n"
     "  --server-name NAME    SNI and the name the server certificate must carry (default HOST)\n"
+    "  --alpn NAME           offer this ALPN protocol (AWS IoT Core on port 443 needs\n"
+    "                        x-amzn-mqtt-ca); a server answering another name is refused\n"
     "  --thing NAME          the thing name; also the client id unless --client-id\n"
     "  --client-id ID        MQTT client id (default: the thing name)\n"
     "  --auth mtls|jwt|challenge  how the device proves itself (default mtls):\n"

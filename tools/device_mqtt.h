@@ -24,6 +24,7 @@ struct kl_dev_opts {
     const char *device, *endpoint, *server_name, *thing, *client_id, *audience, *username;
     const char *topic, *message;
     const char *pin;    /* --pin FILE: the chip link runs inside the secure channel */
+    const char *alpn;   /* --alpn NAME offered in the ClientHello (AWS on 443: x-amzn-mqtt-ca) */
     uint8_t pinned[64]; /* the chip identity key read from it */
     char host[256], port[8];
     enum kl_dev_auth auth;

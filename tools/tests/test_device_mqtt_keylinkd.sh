@@ -78,6 +78,16 @@ for mode in ${MODES:-mtls:3 mtls:5 jwt:3 jwt:5 challenge:5}; do
   grep -qx "to-chip-$a-$v" "$T/ksub.out" || fail "keylink device sub got: $(cat "$T/ksub.out")"
   n=$((n+1))
 done
+# ALPN as AWS IoT Core on port 443 wants it: offered, chosen by the server, shown by --verbose
+for alpn in x-amzn-mqtt-ca mqtt; do
+  timeout 20 "$B/keylink" device pub "${D[@]}" --auth mtls --alpn "$alpn" --topic "dt/DEV1/alpn" \
+    --message "alpn" --verbose 2>"$T/alpn.err" || fail "pub --alpn $alpn: $(cat "$T/alpn.err")"
+  grep -q "ALPN $alpn\$" "$T/alpn.err" || fail "ALPN $alpn not negotiated: $(cat "$T/alpn.err")"
+done
+timeout 20 "$B/keylink" device pub "${D[@]}" --auth mtls --topic "dt/DEV1/alpn" --message x --verbose 2>"$T/alpn.err" \
+  && grep -q "ALPN none$" "$T/alpn.err" || fail "without --alpn no protocol is offered: $(cat "$T/alpn.err")"
+timeout 20 "$B/keylink" device pub "${D[@]}" --alpn "$(printf 'x%.0s' $(seq 1 40))" --topic t --message x 2>"$T/alpn.err"
+[ $? -eq 2 ] && grep -q "alpn" "$T/alpn.err" || fail "an over-long --alpn is a usage error"
 grep -q "challenge" "$T/kd.log" || true
 # a JWT for another audience is refused with the MQTT code for it
 timeout 20 "$B/keylink" device pub --device "unix:$sock" --endpoint "localhost:$lp" --thing DEV1 --auth jwt \
