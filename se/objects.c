@@ -347,6 +347,9 @@ KL_HANDLER(kl_cmd_write_object)
     if (o->type != KL_OBJ_DATA && o->type != KL_OBJ_CERT) return KL_E_WRONG_TYPE;
     kl_status st = kl_rules_allow(c, o, KL_RIGHT_W);
     if (st != KL_OK) return st;
+    /* A certificate can be a TLS trust anchor: after DELIVERY it changes only through the
+     * import commands, which need the key-import signature; a plain write would bypass it. */
+    if (o->type == KL_OBJ_CERT && c->st.lifecycle != KL_LC_DELIVERY) return KL_E_ACCESS_DENIED;
     if ((size_t)off + n > o->size) return KL_E_OUT_OF_RANGE;
     st = kl_obj_count_write(o);
     if (st != KL_OK) return st;

@@ -63,6 +63,10 @@ static void test_admin_auth(struct fx *f, struct hkey *adm)
 static void test_steps(struct fx *f, struct hkey *adm)
 {
     CHECK(fx_lifecycle(f) == 3);
+    /* a certificate object (a possible trust anchor) takes plain writes only in DELIVERY */
+    static const uint8_t cert_a[8] = "anchor-1", cert_b[8] = "forged-2";
+    CHECK_ST(fx_create(f, 0x0C03, 6, 2, 8, NULL, 0, 0xFF, 0, 0xFF, 0, 0), KL_OK);
+    CHECK_ST(fx_write(f, 0x0C03, 0, cert_a, 8), KL_OK);
     CHECK_ST(fx_setlc(f, 4), KL_E_AUTH_REQUIRED);
     CHECK(fx_lifecycle(f) == 3);
     CHECK_ST(fx_auth(f, 0x1001, adm), KL_OK);
@@ -74,6 +78,9 @@ static void test_steps(struct fx *f, struct hkey *adm)
     CHECK(fx_lifecycle(f) == 3);
     CHECK_ST(fx_setlc(f, 4), KL_OK);
     CHECK(fx_lifecycle(f) == 4);
+    CHECK_ST(fx_write(f, 0x0C03, 0, cert_b, 8), KL_E_ACCESS_DENIED);
+    CHECK_ST(fx_read(f, 0x0C03, 0, 8), KL_OK);
+    CHECK(f->rlen == 8 && !memcmp(f->resp, cert_a, 8));
     CHECK_ST(fx_setlc(f, 3), KL_E_LIFECYCLE); /* backwards */
     CHECK_ST(fx_setlc(f, 6), KL_E_LIFECYCLE);
     /* persists */
