@@ -111,6 +111,13 @@ kl_status kl_se_rules_parse(const char *text, uint8_t rules[9])
 kl_status kl_se_rules_format(const uint8_t rules[9], char *out, size_t cap)
 {
     if (!rules || !out) return KL_E_ARG;
+    /* Refuse what the chip refuses, so a broken or hostile chip's block is never shown as
+     * some other, made-up rule. */
+    for (int sec = 0; sec < 3; sec++) {
+        uint8_t roles = rules[3 * sec], rights = rules[3 * sec + 1];
+        if (roles & ~0x1Fu || rights & ~0x1Fu || rules[3 * sec + 2] || (!roles != !rights))
+            return KL_E_ARG;
+    }
     char tmp[48];
     size_t o = 0;
     for (int sec = 0; sec < 3; sec++) {

@@ -249,6 +249,16 @@ static void text(void)
     CHECK(kl_se_rules_format(r, t, 5) == KL_E_BUFFER);
     CHECK(kl_se_rules_parse("-:-:-", r) == KL_OK && r[0] == 0 && r[4] == 0);
     CHECK(kl_se_rules_format(r, t, sizeof t) == KL_OK && !strcmp(t, "-:-:-"));
+    /* blocks the chip itself refuses are refused, never printed as another rule */
+    const uint8_t invalid[][9] = {
+        {0x20, 0x01, 0, 0, 0, 0, 0, 0, 0}, /* unknown role bit */
+        {0x01, 0x40, 0, 0, 0, 0, 0, 0, 0}, /* unknown right bit */
+        {0x01, 0x01, 7, 0, 0, 0, 0, 0, 0}, /* reserved byte set */
+        {0, 0, 0, 0x01, 0x00, 0, 0, 0, 0}, /* roles without rights */
+        {0, 0, 0, 0, 0, 0, 0x00, 0x01, 0}, /* rights without roles */
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        CHECK(kl_se_rules_format(invalid[i], t, sizeof t) == KL_E_ARG);
     const char *bad[] = {"",         "a=r",    "a=r:a=r", "a=r:a=r:a=r:a=r", "q=r:-:-", "a=q:-:-",
                          "aa=r:-:-", "a=:-:-", "=r:-:-",  "a:-:-",           "a=r:-:"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

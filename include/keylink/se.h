@@ -476,8 +476,9 @@ const char *kl_se_type_name(uint8_t type);
 /* Parses a type name (or number 1..7). KL_E_ARG. */
 kl_status kl_se_type_parse(const char *s, uint8_t *type);
 /* Access rules text "ahs=rwdgx:ah=rx:h=x" (one section per state, '-' for none) to the
- * 9-byte encoding and back. parse: KL_E_ARG for anything else; format: KL_E_BUFFER if
- * cap is too small (40 bytes always suffice). */
+ * 9-byte encoding and back. parse: KL_E_ARG for anything else; format: KL_E_ARG for a
+ * block the chip would refuse (unknown bits, reserved byte set, roles without rights or
+ * the reverse), KL_E_BUFFER if cap is too small (40 bytes always suffice). */
 kl_status kl_se_rules_parse(const char *text, uint8_t rules[9]);
 kl_status kl_se_rules_format(const uint8_t rules[9], char *out, size_t cap);
 
