@@ -285,7 +285,7 @@ with open(os.path.join(out, "bench.md"), "w") as fh:
 dat = os.path.join(out, ".bench-plot.dat")
 rows = [("handshakes/s", k["handshakes_per_s"], m["handshakes_per_s"]),
         ("handshakes per\\nserver CPU-s", k["handshakes_per_cpu_s"], m["handshakes_per_cpu_s"])]
-mem_rows = [(f"KiB/conn\\n@{lv}", idle["keylinkd"]["levels"][str(lv)]["kib_per_connection"],
+mem_rows = [(f"{lv:,} connections", idle["keylinkd"]["levels"][str(lv)]["kib_per_connection"],
              idle["mosquitto"]["levels"][str(lv)]["kib_per_connection"]) for lv in levels]
 fan_rows = [(f"QoS{g.split('_')[1][1]} {g.split('_')[2]}B", d["keylinkd"]["msgs_per_s"],
              d["mosquitto"]["msgs_per_s"]) for g, d in fan.items()]
@@ -299,7 +299,7 @@ with open(dat, "w") as fh:
     fh.write(block(rows) + block(mem_rows) + block(fan_rows))
 limit = lim.get("handshakes_per_s_both_sides", 0)
 gp = f"""
-set terminal pngcairo size 1500,520 font ",10"
+set terminal pngcairo size 1500,520 font ",10" noenhanced
 set output "{os.path.join(out, 'bench.png')}"
 set multiplot layout 1,3 title "keylinkd vs mosquitto — {cores} cores, {machine.get('model')}, median of {runs} runs"
 set style data histograms
