@@ -111,11 +111,19 @@ static int listen_on(const char *path)
         perror("keylink-se: socket");
         return -1;
     }
+    /* Bind and listen under a temporary name, then rename: whoever sees the socket file
+     * can connect at once (no window between bind and listen that refuses connections). */
+    struct sockaddr_un tmp = sa;
+    int named = snprintf(tmp.sun_path, sizeof tmp.sun_path, "%s.%ld.tmp", path, (long)getpid());
+    int staged = named > 0 && (size_t)named < sizeof tmp.sun_path;
+    if (!staged) tmp = sa; /* no room for a temporary name: bind the final one directly */
+    unlink(tmp.sun_path);
     mode_t old = umask(077); /* the socket is the chip: owner only */
-    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    int r = bind(fd, (struct sockaddr *)&tmp, sizeof tmp);
     umask(old);
-    if (r < 0 || listen(fd, 16) < 0) {
+    if (r < 0 || listen(fd, 16) < 0 || (staged && rename(tmp.sun_path, path) < 0)) {
         fprintf(stderr, "keylink-se: cannot listen on %s: %s\n", path, strerror(errno));
+        if (r == 0 && staged) unlink(tmp.sun_path);
         close(fd);
         return -1;
     }
