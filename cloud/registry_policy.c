@@ -438,7 +438,7 @@ kl_reg_rc kl_reg_policy_versions(struct kl_registry *reg, const char *name, kl_r
 kl_reg_rc kl_reg_policy_version_get(struct kl_registry *reg, const char *name, const char *version,
                                     struct kl_reg_policy_version *out, struct kl_reg_err *err)
 {
-    int64_t v;
+    int64_t v = 0; /* set by version_of; initialised for -O3, which cannot see that */
     kl_reg_rc rc = check_name(name, err);
     if (!rc) rc = version_of(version, &v, err);
     if (rc) return rc;
@@ -475,7 +475,7 @@ kl_reg_rc kl_reg_policy_version_get(struct kl_registry *reg, const char *name, c
 static kl_reg_rc version_write(struct kl_registry *reg, const char *name, const char *version,
                                int for_delete, struct kl_reg_err *err)
 {
-    int64_t v;
+    int64_t v = 0; /* set by version_of; initialised for -O3, which cannot see that */
     kl_reg_rc rc = check_name(name, err);
     if (!rc) rc = version_of(version, &v, err);
     if (rc) return rc;
