@@ -14,6 +14,7 @@
 
 #include "keylink/channel.h"
 #include "keylink/se.h"
+#include "common_args.h"
 #include "keylink/tls.h"
 #include "keylink/tls_posix.h"
 #include "device_mqtt.h"
@@ -54,51 +55,6 @@ static uint64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int parse_id(const char *s, uint16_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 16);
-    if (errno || !*s || *end || v == 0 || v > 0xFFFF) return 0;
-    *out = (uint16_t)v;
-    return 1;
-}
-
-static int parse_secs(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= 0) || v > 86400) return 0;
-    *out = v;
-    return 1;
-}
-
-/* HOST:PORT or [HOST]:PORT into host and port buffers. */
-static int split_endpoint(const char *ep, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon;
-    const char *h = ep;
-    size_t hl;
-    if (ep[0] == '[') {
-        const char *rb = strchr(ep, ']');
-        if (!rb || rb[1] != ':') return 0;
-        h = ep + 1;
-        hl = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(ep, ':');
-        if (!colon) return 0;
-        hl = (size_t)(colon - ep);
-    }
-    const char *p = colon + 1;
-    size_t pl = strlen(p);
-    if (hl == 0 || hl >= hcap || pl == 0 || pl >= pcap || strspn(p, "0123456789") != pl) return 0;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    memcpy(port, p, pl + 1);
-    return atoi(port) > 0 && atoi(port) < 65536;
 }
 
 static int usage_error(const char *what)
@@ -174,23 +130,27 @@ static int run_tls(int argc, char **argv)
         else if (!strcmp(a, "--alpn"))
             alpn_arg = v;
         else if (!strcmp(a, "--idle-timeout")) {
-            if (!parse_secs(v, &idle_s)) return usage_error("--idle-timeout needs seconds");
+            if (!kl_tool_parse_num(v, 0, 86400, &idle_s))
+                return usage_error("--idle-timeout needs seconds");
         } else if (!strcmp(a, "--timeout")) {
-            if (!parse_secs(v, &timeout_s) || timeout_s == 0)
+            if (!kl_tool_parse_num(v, 0, 86400, &timeout_s) || timeout_s == 0)
                 return usage_error("--timeout needs seconds > 0");
         } else if (!strcmp(a, "--root-id")) {
-            if (!parse_id(v, &root_id)) return usage_error("--root-id needs a hex object id");
+            if (!kl_tool_parse_obj_id(v, &root_id))
+                return usage_error("--root-id needs a hex object id");
         } else if (!strcmp(a, "--key-id")) {
-            if (!parse_id(v, &key_id)) return usage_error("--key-id needs a hex object id");
+            if (!kl_tool_parse_obj_id(v, &key_id))
+                return usage_error("--key-id needs a hex object id");
         } else if (!strcmp(a, "--cert-id")) {
-            if (!parse_id(v, &cert_id)) return usage_error("--cert-id needs a hex object id");
+            if (!kl_tool_parse_obj_id(v, &cert_id))
+                return usage_error("--cert-id needs a hex object id");
         } else {
             return usage_error("unknown option");
         }
     }
     char host[256], port[8];
     if (!endpoint) return usage_error("--endpoint HOST:PORT is required");
-    if (!split_endpoint(endpoint, host, sizeof host, port, sizeof port))
+    if (!kl_tool_split_endpoint(endpoint, host, sizeof host, port, sizeof port))
         return usage_error("--endpoint must be HOST:PORT");
     if (!name) name = host;
     uint16_t suites[1];

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common_args.h"
 #include "device_mqtt.h"
 #include "keylink/jwt.h"
 #include "transport_mem.h"
@@ -44,50 +45,6 @@ void kl_dev_log(const struct kl_dev_opts *o, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-}
-
-static int parse_id(const char *s, uint16_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 16);
-    if (errno || !*s || *end || v == 0 || v > 0xFFFF) return 0;
-    *out = (uint16_t)v;
-    return 1;
-}
-
-static int parse_num(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo) || v > hi) return 0;
-    *out = v;
-    return 1;
-}
-
-/* HOST:PORT or [HOST]:PORT. */
-static int split_endpoint(const char *ep, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon, *h = ep;
-    size_t hl;
-    if (ep[0] == '[') {
-        const char *rb = strchr(ep, ']');
-        if (!rb || rb[1] != ':') return 0;
-        h = ep + 1;
-        hl = (size_t)(rb - h);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(ep, ':');
-        if (!colon) return 0;
-        hl = (size_t)(colon - ep);
-    }
-    const char *p = colon + 1;
-    size_t pl = strlen(p);
-    if (hl == 0 || hl >= hcap || pl == 0 || pl >= pcap || strspn(p, "0123456789") != pl) return 0;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    memcpy(port, p, pl + 1);
-    return atoi(port) > 0 && atoi(port) < 65536;
 }
 
 static int usage_error(const struct kl_dev_opts *o, const char *usage, const char *what)
@@ -175,44 +132,45 @@ int kl_dev_parse(struct kl_dev_opts *o, int argc, char **argv, const char *usage
             else
                 return usage_error(o, usage, "--mqtt is 3 or 5");
         } else if (!strcmp(a, "--qos")) {
-            if (!parse_num(v, 0, 2, &d) || d != (int)d)
+            if (!kl_tool_parse_num(v, 0, 2, &d) || d != (int)d)
                 return usage_error(o, usage, "--qos is 0, 1 or 2");
             o->qos = (uint8_t)d;
         } else if (!strcmp(a, "--count")) {
-            if (!parse_num(v, 0, 1e9, &d) || d != (long)d)
+            if (!kl_tool_parse_num(v, 0, 1e9, &d) || d != (long)d)
                 return usage_error(o, usage, "--count needs a number");
             o->count = (long)d;
         } else if (!strcmp(a, "--keepalive")) {
-            if (!parse_num(v, 0, 65535, &d) || d != (int)d)
+            if (!kl_tool_parse_num(v, 0, 65535, &d) || d != (int)d)
                 return usage_error(o, usage, "--keepalive needs seconds (0..65535)");
             o->keepalive = (uint16_t)d;
         } else if (!strcmp(a, "--session-expiry")) {
-            if (!parse_num(v, 0, 4294967295.0, &d) || d != (uint32_t)d)
+            if (!kl_tool_parse_num(v, 0, 4294967295.0, &d) || d != (uint32_t)d)
                 return usage_error(o, usage, "--session-expiry needs seconds");
             o->session_expiry = (uint32_t)d;
         } else if (!strcmp(a, "--timeout")) {
-            if (!parse_num(v, 0.001, 86400, &d))
+            if (!kl_tool_parse_num(v, 0.001, 86400, &d))
                 return usage_error(o, usage, "--timeout needs seconds > 0");
             o->timeout_s = d;
         } else if (!strcmp(a, "--duration")) {
-            if (!parse_num(v, 0, 1e7, &d)) return usage_error(o, usage, "--duration needs seconds");
+            if (!kl_tool_parse_num(v, 0, 1e7, &d))
+                return usage_error(o, usage, "--duration needs seconds");
             o->duration_s = d;
         } else if (!strcmp(a, "--interval")) {
-            if (!parse_num(v, 0.01, 86400, &d))
+            if (!kl_tool_parse_num(v, 0.01, 86400, &d))
                 return usage_error(o, usage, "--interval needs seconds");
             o->interval_s = d;
         } else if (!strcmp(a, "--jwt-lifetime")) {
-            if (!parse_num(v, 2, 86400, &d))
+            if (!kl_tool_parse_num(v, 2, 86400, &d))
                 return usage_error(o, usage, "--jwt-lifetime is 2..86400 seconds");
             o->jwt_lifetime_s = d;
         } else if (!strcmp(a, "--root-id")) {
-            if (!parse_id(v, &o->root_id))
+            if (!kl_tool_parse_obj_id(v, &o->root_id))
                 return usage_error(o, usage, "--root-id needs a hex object id");
         } else if (!strcmp(a, "--key-id")) {
-            if (!parse_id(v, &o->key_id))
+            if (!kl_tool_parse_obj_id(v, &o->key_id))
                 return usage_error(o, usage, "--key-id needs a hex object id");
         } else if (!strcmp(a, "--cert-id")) {
-            if (!parse_id(v, &o->cert_id))
+            if (!kl_tool_parse_obj_id(v, &o->cert_id))
                 return usage_error(o, usage, "--cert-id needs a hex object id");
         } else {
             int r = extra ? extra(o, a, v, ctx) : 0;
@@ -221,7 +179,7 @@ int kl_dev_parse(struct kl_dev_opts *o, int argc, char **argv, const char *usage
         }
     }
     if (!o->endpoint) return usage_error(o, usage, "--endpoint HOST:PORT is required");
-    if (!split_endpoint(o->endpoint, o->host, sizeof o->host, o->port, sizeof o->port))
+    if (!kl_tool_split_endpoint(o->endpoint, o->host, sizeof o->host, o->port, sizeof o->port))
         return usage_error(o, usage, "--endpoint must be HOST:PORT");
     if (!o->server_name) o->server_name = o->host;
     if (!o->client_id) o->client_id = o->thing;
@@ -786,13 +744,13 @@ int kl_device_jwt(int argc, char **argv)
         else if (!strcmp(a, "--nonce"))
             nonce_hex = v;
         else if (!strcmp(a, "--lifetime")) {
-            if (!parse_num(v, 1, 86400 * 365, &life))
+            if (!kl_tool_parse_num(v, 1, 86400 * 365, &life))
                 return usage_error(&o, jwt_usage, "--lifetime needs seconds");
         } else if (!strcmp(a, "--key-id")) {
-            if (!parse_id(v, &key_id))
+            if (!kl_tool_parse_obj_id(v, &key_id))
                 return usage_error(&o, jwt_usage, "--key-id needs a hex object id");
         } else if (!strcmp(a, "--cert-id")) {
-            if (!parse_id(v, &cert_id))
+            if (!kl_tool_parse_obj_id(v, &cert_id))
                 return usage_error(&o, jwt_usage, "--cert-id needs a hex object id");
         } else
             return usage_error(&o, jwt_usage, "unknown option");
