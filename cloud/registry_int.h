@@ -65,6 +65,12 @@ int kl_reg_is_hex64(const char *s);
 /* Page tokens: the last key of a page, hex-encoded. decode: 0 ok (key "" when token is
  * NULL or ""), -1 when the token is not one of ours. */
 void kl_reg_token_encode(const char *key, char *out, size_t n);
+/* Runs st (bound with LIMIT page->limit + 1) and hands fn the text of value_col of each
+ * row up to page->limit; column 0 is the page key: a further row sets page->next_token.
+ * Finalizes st and ends the read transaction. Returns rc, or a database failure (what). */
+kl_reg_rc kl_reg_page_strings(struct kl_registry *reg, sqlite3_stmt *st, struct kl_reg_page *page,
+                              int value_col, kl_reg_str_fn fn, void *ctx, kl_reg_rc rc,
+                              const char *what, struct kl_reg_err *err);
 int kl_reg_token_decode(const char *token, char *key, size_t n);
 /* Checks the page limit (1..250) and decodes its token into key; KL_REG_INVALID on error. */
 kl_reg_rc kl_reg_page_start(struct kl_reg_page *page, char *key, size_t n, struct kl_reg_err *err);

@@ -241,21 +241,7 @@ kl_reg_rc kl_reg_policy_list(struct kl_registry *reg, struct kl_reg_page *page, 
     }
     kl_reg_bind_text(st, 1, key);
     sqlite3_bind_int(st, 2, page->limit + 1);
-    int n = 0, s;
-    char last[KL_REG_NAME_MAX] = "";
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == page->limit) {
-            kl_reg_token_encode(last, page->next_token, sizeof page->next_token);
-            break;
-        }
-        kl_reg_col_copy(st, 0, last, sizeof last);
-        n++;
-        if (fn(ctx, last)) break;
-    }
-    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "policy list");
-    kl_reg_done(st);
-    kl_reg_rend(reg);
-    return rc;
+    return kl_reg_page_strings(reg, st, page, 0, fn, ctx, rc, "policy list", err);
 }
 
 /* The target must be a certificate of this registry that exists. */
@@ -348,21 +334,7 @@ kl_reg_rc kl_reg_policy_attached(struct kl_registry *reg, const char *target,
     kl_reg_bind_text(st, 1, target);
     kl_reg_bind_text(st, 2, key);
     sqlite3_bind_int(st, 3, page->limit + 1);
-    int n = 0, s;
-    char last[KL_REG_NAME_MAX] = "";
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == page->limit) {
-            kl_reg_token_encode(last, page->next_token, sizeof page->next_token);
-            break;
-        }
-        kl_reg_col_copy(st, 0, last, sizeof last);
-        n++;
-        if (fn(ctx, last)) break;
-    }
-    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "attached");
-    kl_reg_done(st);
-    kl_reg_rend(reg);
-    return rc;
+    return kl_reg_page_strings(reg, st, page, 0, fn, ctx, rc, "attached", err);
 }
 
 kl_reg_rc kl_reg_policies_for_principal(struct kl_registry *reg, const char *target,

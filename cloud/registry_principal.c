@@ -110,23 +110,7 @@ static kl_reg_rc page_query(struct kl_registry *reg, const char *exists_sql, con
     kl_reg_bind_text(st, 1, owner);
     kl_reg_bind_text(st, 2, key);
     sqlite3_bind_int(st, 3, page->limit + 1);
-    int n = 0, s;
-    char last[KL_REG_ARN_MAX] = "";
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == page->limit) {
-            kl_reg_token_encode(last, page->next_token, sizeof page->next_token);
-            break;
-        }
-        kl_reg_col_copy(st, 0, last, sizeof last);
-        char val[KL_REG_ARN_MAX];
-        kl_reg_col_copy(st, 1, val, sizeof val);
-        n++;
-        if (fn(ctx, val)) break;
-    }
-    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, "list");
-    kl_reg_done(st);
-    kl_reg_rend(reg);
-    return rc;
+    return kl_reg_page_strings(reg, st, page, 1, fn, ctx, rc, "list", err);
 }
 
 kl_reg_rc kl_reg_thing_principals(struct kl_registry *reg, const char *thing,

@@ -54,6 +54,29 @@ void kl_reg_token_encode(const char *key, char *out, size_t n)
     out[2 * k] = 0;
 }
 
+kl_reg_rc kl_reg_page_strings(struct kl_registry *reg, sqlite3_stmt *st, struct kl_reg_page *page,
+                              int value_col, kl_reg_str_fn fn, void *ctx, kl_reg_rc rc,
+                              const char *what, struct kl_reg_err *err)
+{
+    int n = 0, s;
+    char last[KL_REG_ARN_MAX] = "";
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == page->limit) { /* one row past the page: there is a next page */
+            kl_reg_token_encode(last, page->next_token, sizeof page->next_token);
+            break;
+        }
+        kl_reg_col_copy(st, 0, last, sizeof last);
+        char val[KL_REG_ARN_MAX];
+        kl_reg_col_copy(st, value_col, val, sizeof val);
+        n++;
+        if (fn(ctx, val)) break;
+    }
+    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = kl_reg_db_fail(reg->rdb, err, what);
+    kl_reg_done(st);
+    kl_reg_rend(reg);
+    return rc;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
