@@ -1,0 +1,736 @@
+/*
+ * cloud/tls_record.c against OpenSSL itself: a real TLS 1.2 handshake between an OpenSSL
+ * client and an OpenSSL server (memory BIOs, P-256 certificates made here, client
+ * certificate requested as keylinkd does), then the server is handed off with
+ * kl_trec_from_ssl and freed. The OpenSSL client's records must open with kl_trec_open and
+ * ours must be accepted by the client's SSL_read, for both AES-GCM suites, many records,
+ * max_fragment_length, a resumed session; every corrupted, replayed, reordered, short or
+ * oversized record is refused; other versions and suites stay with OpenSSL.
+ */
+#include "kl_test.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "tls_record.h"
+
+#define GCM128 "ECDHE-ECDSA-AES128-GCM-SHA256"
+#define GCM256 "ECDHE-ECDSA-AES256-GCM-SHA384"
+
+static EVP_PKEY *srv_key, *cli_key;
+static X509 *srv_cert, *cli_cert;
+static struct kl_trec_ctx trx;
+static SSL_CTX *srv_ctx;
+
+static X509 *self_signed(EVP_PKEY *k, const char *cn)
+{
+    X509 *x = X509_new();
+    if (!x) return NULL;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_set_pubkey(x, k);
+    if (!X509_sign(x, k, EVP_sha256())) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* keylinkd asks for a client certificate and decides about it itself: accept all here */
+static int accept_all(int ok, X509_STORE_CTX *xs)
+{
+    (void)ok;
+    (void)xs;
+    return 1;
+}
+
+/* One client/server pair over memory BIOs; we carry the bytes between them. */
+struct pair {
+    SSL_CTX *sctx, *cctx;
+    SSL *s, *c;
+    BIO *s_in, *s_out, *c_in, *c_out;
+};
+
+static void pair_free(struct pair *p)
+{
+    SSL_free(p->s);
+    SSL_free(p->c);
+    SSL_CTX_free(p->sctx);
+    SSL_CTX_free(p->cctx);
+    memset(p, 0, sizeof *p);
+}
+
+/* Moves what each side wrote to the other side; returns the bytes moved. */
+static size_t carry(BIO *from, BIO *to)
+{
+    uint8_t b[4096];
+    size_t moved = 0;
+    int n;
+    while ((n = BIO_read(from, b, sizeof b)) > 0) {
+        BIO_write(to, b, n);
+        moved += (size_t)n;
+    }
+    return moved;
+}
+
+/* keylinkd's server settings (tls_server.c); one context for all pairs, so a session
+ * ticket of one connection resumes on the next */
+static SSL_CTX *server_ctx(void)
+{
+    SSL_CTX *x = SSL_CTX_new(TLS_server_method());
+    if (!x) return NULL;
+    SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+    SSL_CTX_use_certificate(x, srv_cert);
+    SSL_CTX_use_PrivateKey(x, srv_key);
+    /* keylinkd's TLS 1.2 list (tls_server.c) */
+    SSL_CTX_set_cipher_list(x, GCM128 ":" GCM256 ":ECDHE-ECDSA-CHACHA20-POLY1305:"
+                                      "ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES256-CCM");
+    SSL_CTX_set_options(x, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_verify(x, SSL_VERIFY_PEER, accept_all);
+    SSL_CTX_set_session_id_context(x, (const unsigned char *)"trec", 4);
+    SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+    return x;
+}
+
+/* A finished handshake: client offering ciphers (TLS 1.2) or TLS 1.3 when tls13, with
+ * max_fragment_length mfl (0: none), resuming sess when given. 0 on success. */
+static int pair_new(struct pair *p, const char *ciphers, int tls13, uint8_t mfl, SSL_SESSION *sess)
+{
+    memset(p, 0, sizeof *p);
+    p->sctx = srv_ctx;
+    SSL_CTX_up_ref(srv_ctx);
+    p->cctx = SSL_CTX_new(TLS_client_method());
+    if (!p->cctx) return -1;
+    SSL_CTX_use_certificate(p->cctx, cli_cert);
+    SSL_CTX_use_PrivateKey(p->cctx, cli_key);
+    SSL_CTX_set_verify(p->cctx, SSL_VERIFY_NONE, NULL);
+    if (tls13) {
+        SSL_CTX_set_min_proto_version(p->cctx, TLS1_3_VERSION);
+    } else {
+        SSL_CTX_set_max_proto_version(p->cctx, TLS1_2_VERSION);
+        if (SSL_CTX_set_cipher_list(p->cctx, ciphers) != 1) return -1;
+    }
+    p->s = SSL_new(p->sctx);
+    p->c = SSL_new(p->cctx);
+    if (!p->s || !p->c) return -1;
+    p->s_in = BIO_new(BIO_s_mem());
+    p->s_out = BIO_new(BIO_s_mem());
+    p->c_in = BIO_new(BIO_s_mem());
+    p->c_out = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(p->s_in, -1);
+    BIO_set_mem_eof_return(p->c_in, -1);
+    SSL_set_bio(p->s, p->s_in, p->s_out);
+    SSL_set_bio(p->c, p->c_in, p->c_out);
+    if (mfl) SSL_set_tlsext_max_fragment_length(p->c, mfl);
+    if (sess) SSL_set_session(p->c, sess);
+    SSL_set_accept_state(p->s);
+    SSL_set_connect_state(p->c);
+    int sd = 0, cd = 0;
+    for (int round = 0; round < 20 && !(sd && cd); round++) {
+        if (!cd) {
+            int r = SSL_do_handshake(p->c);
+            if (r == 1)
+                cd = 1;
+            else if (SSL_get_error(p->c, r) != SSL_ERROR_WANT_READ)
+                return -1;
+        }
+        carry(p->c_out, p->s_in);
+        if (!sd) {
+            int r = SSL_do_handshake(p->s);
+            if (r == 1)
+                sd = 1;
+            else if (SSL_get_error(p->s, r) != SSL_ERROR_WANT_READ)
+                return -1;
+        }
+        carry(p->s_out, p->c_in);
+    }
+    return sd && cd ? 0 : -1;
+}
+
+/* The client's records since the last call, into buf; their length. */
+static size_t client_raw(struct pair *p, uint8_t *buf, size_t cap)
+{
+    int n = BIO_read(p->c_out, buf, (int)cap);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* What the client reads from the records in rec[0..n). */
+static size_t client_read(struct pair *p, const uint8_t *rec, size_t n, uint8_t *out, size_t cap)
+{
+    BIO_write(p->c_in, rec, (int)n);
+    size_t got = 0;
+    for (;;) {
+        int r = SSL_read(p->c, out + got, (int)(cap - got));
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == cap) break;
+    }
+    return got;
+}
+
+/* A stream of received bytes: records completed across calls, each opened, plaintexts of
+ * application data appended to out. Returns the last content type opened or a negative
+ * alert. */
+struct stream {
+    uint8_t buf[KL_TREC_MAX_RECORD];
+    size_t have;
+};
+
+static int stream_feed(struct stream *st, struct kl_trec *t, const uint8_t *p, size_t n,
+                       uint8_t *out, size_t *out_len, size_t cap, int *records)
+{
+    int last = 0;
+    while (n) {
+        long want = kl_trec_record_len(st->buf, st->have);
+        size_t need = want > 0 ? (size_t)want - st->have : KL_TREC_HDR - st->have;
+        if (want < 0) return (int)want;
+        size_t take = need < n ? need : n;
+        memcpy(st->buf + st->have, p, take);
+        st->have += take;
+        p += take;
+        n -= take;
+        want = kl_trec_record_len(st->buf, st->have);
+        if (want < 0) return (int)want;
+        if (want > 0 && (size_t)want == st->have) {
+            uint8_t *pt = NULL;
+            size_t pl = 0;
+            int r = kl_trec_open(t, &trx, st->buf, st->have, &pt, &pl);
+            st->have = 0;
+            if (r < 0) return r;
+            if (r == KL_TREC_APPDATA) {
+                if (*out_len + pl > cap) return -1000;
+                memcpy(out + *out_len, pt, pl);
+                *out_len += pl;
+            }
+            (*records)++;
+            last = r;
+        }
+    }
+    return last;
+}
+
+static uint8_t big_a[200000], big_b[200000], raw[300000];
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+/* Client SSL_write of each size -> raw records -> our open, fed in pieces of chunk bytes
+ * (0: all at once). */
+static void client_to_us(struct pair *p, struct kl_trec *t, const size_t *sizes, size_t nsizes,
+                         size_t chunk, const char *what)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < nsizes; i++) {
+        fill(big_a + total, sizes[i], (unsigned)i + 1);
+        if (sizes[i]) CHECK(SSL_write(p->c, big_a + total, (int)sizes[i]) == (int)sizes[i]);
+        total += sizes[i];
+    }
+    size_t rn = client_raw(p, raw, sizeof raw);
+    struct stream *st = calloc(1, sizeof *st);
+    size_t got = 0;
+    int recs = 0, r = 0;
+    for (size_t off = 0; off < rn && r >= 0;) {
+        size_t k = chunk ? (chunk < rn - off ? chunk : rn - off) : rn;
+        r = stream_feed(st, t, raw + off, k, big_b, &got, sizeof big_b, &recs);
+        off += k;
+    }
+    if (r < 0 || got != total || memcmp(big_a, big_b, total) || st->have) {
+        fprintf(stderr, "%s: client->us: open %d, %zu of %zu bytes, %zu left over\n", what, r, got,
+                total, st->have);
+        kl_fails++;
+    }
+    free(st);
+}
+
+/* The explicit nonces of the records we sealed on the current connection: GCM under one
+ * key must never see one twice (the receiver cannot notice, so the test looks). */
+static uint64_t nonces[4096];
+static size_t nnonces;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void nonces_check(const char *what)
+{
+    qsort(nonces, nnonces, sizeof nonces[0], cmp_u64);
+    for (size_t i = 1; i < nnonces; i++)
+        if (nonces[i] == nonces[i - 1]) {
+            fprintf(stderr, "%s: explicit nonce %016llx used twice\n", what,
+                    (unsigned long long)nonces[i]);
+            kl_fails++;
+            break;
+        }
+    nnonces = 0;
+}
+
+/* Our seal of n bytes (cut into max_frag records) -> the client's SSL_read. */
+static void us_to_client(struct pair *p, struct kl_trec *t, size_t n, const char *what)
+{
+    fill(big_a, n, (unsigned)n);
+    size_t rn = 0;
+    size_t off = 0;
+    do {
+        size_t k = n - off < t->max_frag ? n - off : t->max_frag;
+        size_t w = kl_trec_seal(t, &trx, KL_TREC_APPDATA, big_a + off, k, raw + rn);
+        if (w != k + KL_TREC_OVERHEAD) {
+            fprintf(stderr, "%s: seal of %zu bytes gave %zu\n", what, k, w);
+            kl_fails++;
+            return;
+        }
+        CHECK(raw[0 + rn] == KL_TREC_APPDATA && raw[1 + rn] == 3 && raw[2 + rn] == 3);
+        uint64_t e = 0;
+        for (int i = 0; i < 8; i++)
+            e = e << 8 | raw[rn + KL_TREC_HDR + i];
+        if (nnonces < sizeof nonces / sizeof nonces[0]) nonces[nnonces++] = e;
+        rn += w;
+        off += k;
+    } while (off < n);
+    size_t got = client_read(p, raw, rn, big_b, n ? n : 1);
+    if (got != n || memcmp(big_a, big_b, n)) {
+        unsigned long e = ERR_peek_error();
+        fprintf(stderr, "%s: us->client: the client read %zu of %zu bytes (%s)\n", what, got, n,
+                e ? ERR_reason_error_string(e) : "no error");
+        kl_fails++;
+    }
+    ERR_clear_error();
+}
+
+/* One AES-GCM record of type/plaintext under dir's keys at seq, made here with EVP (not
+ * kl_trec_seal): lets the test build records our seal refuses to make. */
+static size_t ref_seal(const struct kl_trec_dir *d, int key_len, uint64_t seq, uint8_t type,
+                       const uint8_t *pt, size_t n, uint8_t *out)
+{
+    size_t body = KL_TREC_EXPLICIT_IV + n + KL_TREC_TAG;
+    uint8_t nonce[12], aad[13];
+    out[0] = type;
+    out[1] = out[2] = 3;
+    out[3] = (uint8_t)(body >> 8);
+    out[4] = (uint8_t)body;
+    RAND_bytes(out + 5, 8);
+    memcpy(nonce, d->salt, 4);
+    memcpy(nonce + 4, out + 5, 8);
+    for (int i = 0; i < 8; i++)
+        aad[i] = (uint8_t)(seq >> (56 - 8 * i));
+    aad[8] = type;
+    aad[9] = aad[10] = 3;
+    aad[11] = (uint8_t)(n >> 8);
+    aad[12] = (uint8_t)n;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int l = 0;
+    int ok = c &&
+             EVP_EncryptInit_ex(c, key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(), NULL,
+                                d->key, nonce) == 1 &&
+             EVP_EncryptUpdate(c, NULL, &l, aad, 13) == 1 &&
+             (!n || EVP_EncryptUpdate(c, out + 13, &l, pt, (int)n) == 1) &&
+             EVP_EncryptFinal_ex(c, out + 13 + n, &l) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + 13 + n) == 1;
+    EVP_CIPHER_CTX_free(c);
+    return ok ? KL_TREC_HDR + body : 0;
+}
+
+/* Opens a copy of rec with a copy of t: the verdict without touching either. */
+static int try_open_len(const struct kl_trec *t, const uint8_t *rec, size_t len, size_t *out_len)
+{
+    struct kl_trec tc = *t;
+    uint8_t *b = malloc(len ? len : 1);
+    memcpy(b, rec, len);
+    uint8_t *pt = NULL;
+    size_t pl = 0;
+    long want = kl_trec_record_len(b, len);
+    int r = want < 0              ? (int)want
+            : (size_t)want != len ? -1000
+                                  : kl_trec_open(&tc, &trx, b, len, &pt, &pl);
+    free(b);
+    kl_trec_wipe(&tc);
+    *out_len = pl;
+    return r;
+}
+
+static int try_open(const struct kl_trec *t, const uint8_t *rec, size_t len)
+{
+    size_t pl;
+    return try_open_len(t, rec, len, &pl);
+}
+
+/* Opens rec with t for real; its content type or alert. */
+static int open_rec(struct kl_trec *t, uint8_t *rec, size_t len, uint8_t **pt, size_t *pl)
+{
+    long want = kl_trec_record_len(rec, len);
+    if (want <= 0 || (size_t)want != len) return want < 0 ? (int)want : -1000;
+    return kl_trec_open(t, &trx, rec, len, pt, pl);
+}
+
+/* one client record carrying n bytes */
+static size_t client_record(struct pair *p, const uint8_t *pt, size_t n, uint8_t *out, size_t cap)
+{
+    CHECK(SSL_write(p->c, pt, (int)n) == (int)n);
+    return client_raw(p, out, cap);
+}
+
+static int has_window(const uint8_t *hay, size_t hn, const uint8_t *needle, size_t nn)
+{
+    for (size_t i = 0; i + 16 <= nn; i += 16)
+        for (size_t j = 0; j + 16 <= hn; j++)
+            if (!memcmp(hay + j, needle + i, 16)) return 1;
+    return 0;
+}
+
+static void hostile(struct pair *p, struct kl_trec *t, const char *what)
+{
+    uint8_t rec[2048], pt[200], bad[2048];
+    fill(pt, sizeof pt, 99);
+    size_t n = client_record(p, pt, sizeof pt, rec, sizeof rec);
+    CHECK(n == sizeof pt + KL_TREC_OVERHEAD);
+    /* every bit of the record except the length: refused, and with a bad tag nothing of
+     * the plaintext is left in the buffer */
+    int flips = 0, wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 3 || i == 4) continue;
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(bad, rec, n);
+            bad[i] ^= (uint8_t)(1u << bit);
+            struct kl_trec tc = *t;
+            uint8_t *q = NULL;
+            size_t ql = 0;
+            int r = open_rec(&tc, bad, n, &q, &ql);
+            flips++;
+            int ok = i >= 5 ? r == -KL_TREC_AD_BAD_RECORD_MAC : r < 0;
+            if (!ok || (r == -KL_TREC_AD_BAD_RECORD_MAC && has_window(bad, n, pt, sizeof pt))) {
+                if (wrong++ < 5)
+                    fprintf(stderr, "%s: byte %zu bit %d flipped: open gave %d\n", what, i, bit, r);
+            }
+            kl_trec_wipe(&tc);
+        }
+    }
+    CHECK(flips == (int)(n - 2) * 8);
+    if (wrong) {
+        fprintf(stderr, "%s: %d of %d flipped records not refused properly\n", what, wrong, flips);
+        kl_fails++;
+    }
+    /* the length bytes: the header no longer matches the bytes (a shorter record) */
+    memcpy(bad, rec, n);
+    bad[4] ^= 1;
+    CHECK(try_open(t, bad, (size_t)kl_trec_record_len(bad, n)) < 0);
+
+    /* the original opens, once */
+    memcpy(bad, rec, n);
+    uint8_t *q = NULL;
+    size_t ql = 0;
+    CHECK(open_rec(t, bad, n, &q, &ql) == KL_TREC_APPDATA && ql == sizeof pt &&
+          !memcmp(q, pt, sizeof pt));
+    CHECK(try_open(t, rec, n) == -KL_TREC_AD_BAD_RECORD_MAC); /* replayed */
+
+    /* reordered: the second record first is refused; in order both open */
+    uint8_t r1[512], r2[512];
+    size_t n1 = client_record(p, pt, 50, r1, sizeof r1);
+    size_t n2 = client_record(p, pt + 50, 60, r2, sizeof r2);
+    CHECK(try_open(t, r2, n2) == -KL_TREC_AD_BAD_RECORD_MAC);
+    CHECK(open_rec(t, r1, n1, &q, &ql) == KL_TREC_APPDATA && ql == 50);
+    CHECK(open_rec(t, r2, n2, &q, &ql) == KL_TREC_APPDATA && ql == 60 && !memcmp(q, pt + 50, 60));
+    CHECK(try_open(t, r1, n1) == -KL_TREC_AD_BAD_RECORD_MAC); /* an old one again */
+
+    /* headers no record of this connection may have */
+    const struct {
+        uint8_t h[5];
+        long want;
+    } hdr[] = {
+        {{23, 3, 2, 0, 40}, -KL_TREC_AD_PROTOCOL_VERSION},
+        {{23, 3, 1, 0, 40}, -KL_TREC_AD_PROTOCOL_VERSION},
+        {{23, 3, 4, 0, 40}, -KL_TREC_AD_PROTOCOL_VERSION},
+        {{23, 2, 3, 0, 40}, -KL_TREC_AD_PROTOCOL_VERSION},
+        {{23, 0x7f, 0x1c, 0, 40}, -KL_TREC_AD_PROTOCOL_VERSION},
+        {{19, 3, 3, 0, 40}, -KL_TREC_AD_UNEXPECTED_MESSAGE},
+        {{0, 3, 3, 0, 40}, -KL_TREC_AD_UNEXPECTED_MESSAGE},
+        {{0x80, 3, 3, 0, 40}, -KL_TREC_AD_UNEXPECTED_MESSAGE},
+        {{23, 3, 3, 0x48, 0x01}, -KL_TREC_AD_RECORD_OVERFLOW}, /* 2^14 + 2048 + 1 */
+        {{23, 3, 3, 0xff, 0xff}, -KL_TREC_AD_RECORD_OVERFLOW},
+        {{23, 3, 3, 0x48, 0x00}, KL_TREC_HDR + 0x4800}, /* the largest allowed */
+        {{23, 3, 3, 0, 0}, KL_TREC_HDR},
+    };
+    for (size_t i = 0; i < sizeof hdr / sizeof hdr[0]; i++) {
+        long got = kl_trec_record_len(hdr[i].h, 5);
+        if (got != hdr[i].want) {
+            fprintf(stderr, "%s: header %zu: record_len %ld, want %ld\n", what, i, got,
+                    hdr[i].want);
+            kl_fails++;
+        }
+        for (size_t k = 0; k < 5; k++)
+            CHECK(kl_trec_record_len(hdr[i].h, k) == 0); /* not enough bytes yet */
+    }
+    /* a valid record's header with other version bytes: refused before any decryption */
+    memcpy(bad, rec, n);
+    bad[2] = 1;
+    CHECK(try_open(t, bad, n) == -KL_TREC_AD_PROTOCOL_VERSION);
+
+    /* too short for explicit nonce + tag (and the empty body): bad_record_mac (as OpenSSL)
+     * or decode_error, never anything else */
+    static uint8_t zero[KL_TREC_MAX_RECORD];
+    for (size_t body = 0; body <= KL_TREC_EXPLICIT_IV + KL_TREC_TAG; body++) {
+        uint8_t s[64] = {23, 3, 3, 0, (uint8_t)body};
+        memcpy(s + 5, rec + 5, body);
+        int r = try_open(t, s, KL_TREC_HDR + body);
+        if (r != -KL_TREC_AD_BAD_RECORD_MAC && r != -KL_TREC_AD_DECODE_ERROR) {
+            fprintf(stderr, "%s: a record with a %zu-byte body gave %d\n", what, body, r);
+            kl_fails++;
+        }
+    }
+    /* an empty plaintext (nonce + tag only) sealed correctly opens as an empty record */
+    size_t en = ref_seal(&t->rd, t->key_len, t->rd.seq, KL_TREC_APPDATA, NULL, 0, bad);
+    CHECK(en == KL_TREC_OVERHEAD);
+    CHECK(try_open_len(t, bad, en, &ql) == KL_TREC_APPDATA && ql == 0);
+    /* 2^14 + 1 bytes of plaintext, correctly sealed under the right keys and sequence:
+     * record_overflow; 2^14 exactly opens */
+    uint8_t *big = malloc(KL_TREC_MAX_RECORD);
+    size_t bn =
+        ref_seal(&t->rd, t->key_len, t->rd.seq, KL_TREC_APPDATA, zero, KL_TREC_MAX_PLAIN + 1, big);
+    CHECK(kl_trec_record_len(big, bn) == (long)bn);
+    CHECK(try_open(t, big, bn) == -KL_TREC_AD_RECORD_OVERFLOW);
+    /* the largest record the header allows, all zeros: refused (overflow or tag) */
+    memset(big, 0, KL_TREC_MAX_RECORD);
+    memcpy(big, (uint8_t[]){23, 3, 3, 0x48, 0x00}, 5);
+    CHECK(try_open(t, big, KL_TREC_MAX_RECORD) < 0);
+    bn = ref_seal(&t->rd, t->key_len, t->rd.seq, KL_TREC_APPDATA, zero, KL_TREC_MAX_PLAIN, big);
+    CHECK(try_open_len(t, big, bn, &ql) == KL_TREC_APPDATA && ql == KL_TREC_MAX_PLAIN);
+    /* the right record under a wrong sequence number (one ahead, one behind) */
+    bn = ref_seal(&t->rd, t->key_len, t->rd.seq + 1, KL_TREC_APPDATA, pt, 10, big);
+    CHECK(try_open(t, big, bn) == -KL_TREC_AD_BAD_RECORD_MAC);
+    bn = ref_seal(&t->rd, t->key_len, t->rd.seq - 1, KL_TREC_APPDATA, pt, 10, big);
+    CHECK(try_open(t, big, bn) == -KL_TREC_AD_BAD_RECORD_MAC);
+    /* sealed with our own (server) keys: a reflected record is not the client's */
+    bn = ref_seal(&t->wr, t->key_len, t->rd.seq, KL_TREC_APPDATA, pt, 10, big);
+    CHECK(try_open(t, big, bn) == -KL_TREC_AD_BAD_RECORD_MAC);
+    /* the type is authenticated: a handshake-typed copy of an application record fails */
+    bn = ref_seal(&t->rd, t->key_len, t->rd.seq, KL_TREC_APPDATA, pt, 10, big);
+    big[0] = KL_TREC_HANDSHAKE;
+    CHECK(try_open(t, big, bn) == -KL_TREC_AD_BAD_RECORD_MAC);
+    big[0] = KL_TREC_APPDATA;
+    CHECK(try_open_len(t, big, bn, &ql) == KL_TREC_APPDATA && ql == 10);
+    free(big);
+    /* after all that the stream still works */
+    size_t sz[] = {7, 3000};
+    client_to_us(p, t, sz, 2, 0, what);
+    us_to_client(p, t, 5000, what);
+}
+
+static void suite(const char *ciphers, uint8_t key_len)
+{
+    kl_where = ciphers;
+    struct pair p;
+    struct kl_trec t;
+    memset(&t, 0, sizeof t);
+    if (pair_new(&p, ciphers, 0, 0, NULL)) {
+        fprintf(stderr, "%s: handshake failed\n", ciphers);
+        ERR_print_errors_fp(stderr);
+        kl_fails++;
+        pair_free(&p);
+        return;
+    }
+    CHECK(!strcmp(SSL_get_cipher_name(p.s), ciphers));
+    CHECK(kl_trec_from_ssl(&t, p.s) == 0);
+    CHECK(t.key_len == key_len && t.max_frag == KL_TREC_MAX_PLAIN);
+    CHECK(t.rd.seq == 1 && t.wr.seq == 1);
+    SSL_SESSION *sess = SSL_get1_session(p.c);
+    SSL_free(p.s); /* keylinkd frees it: from here the records are ours alone */
+    nnonces = 0;
+    p.s = NULL;
+
+    /* client -> us: single records of 1, 1000, 16384; 40000 bytes (3 records); several
+     * records in one buffer; the same split over reads of 1, 7 and 4000 bytes */
+    const size_t s1[] = {1}, s2[] = {1000}, s3[] = {16384}, s4[] = {40000},
+                 s5[] = {1, 5, 300, 16384, 2, 999};
+    client_to_us(&p, &t, s1, 1, 0, "1 byte");
+    client_to_us(&p, &t, s2, 1, 0, "1000 bytes");
+    client_to_us(&p, &t, s3, 1, 0, "16384 bytes");
+    client_to_us(&p, &t, s4, 1, 0, "40000 bytes");
+    client_to_us(&p, &t, s5, 6, 0, "6 records in one buffer");
+    client_to_us(&p, &t, s5, 6, 1, "6 records, 1 byte per read");
+    client_to_us(&p, &t, s5, 6, 7, "6 records, 7 bytes per read");
+    client_to_us(&p, &t, s5, 6, 4000, "6 records, 4000 bytes per read");
+
+    /* us -> client: empty record (then data), 1, 1000, 16384, 100000 bytes */
+    uint8_t rec[64], got[16];
+    size_t en = kl_trec_seal(&t, &trx, KL_TREC_APPDATA, (const uint8_t *)"", 0, rec);
+    CHECK(en == KL_TREC_OVERHEAD);
+    BIO_write(p.c_in, rec, (int)en);
+    CHECK(SSL_read(p.c, got, sizeof got) <= 0); /* nothing to read yet, no error */
+    CHECK(SSL_get_error(p.c, -1) == SSL_ERROR_WANT_READ);
+    ERR_clear_error();
+    us_to_client(&p, &t, 1, "seal 1 byte (after an empty record)");
+    us_to_client(&p, &t, 1000, "seal 1000");
+    us_to_client(&p, &t, 16384, "seal 16384");
+    us_to_client(&p, &t, 100000, "seal 100000");
+    CHECK(kl_trec_seal(&t, &trx, KL_TREC_APPDATA, big_a, KL_TREC_MAX_PLAIN + 1, raw) == 0);
+
+    /* 1000 records each way, interleaved */
+    uint64_t rd0 = t.rd.seq, wr0 = t.wr.seq;
+    int before = kl_fails;
+    for (int i = 0; i < 1000 && kl_fails == before; i++) {
+        size_t sz[] = {(size_t)(i % 97) + 1};
+        client_to_us(&p, &t, sz, 1, 0, "1000 records");
+        us_to_client(&p, &t, (size_t)(i % 89) + 1, "1000 records");
+    }
+    CHECK(t.rd.seq == rd0 + 1000 && t.wr.seq == wr0 + 1000);
+    nonces_check(ciphers);
+
+    hostile(&p, &t, ciphers);
+
+    /* close_notify from the client */
+    uint8_t *q = NULL;
+    size_t ql = 0;
+    SSL_shutdown(p.c);
+    size_t n = client_raw(&p, raw, sizeof raw);
+    CHECK(n == 2 + KL_TREC_OVERHEAD);
+    CHECK(open_rec(&t, raw, n, &q, &ql) == KL_TREC_ALERT && ql == 2 && q[0] == 1 && q[1] == 0);
+
+    /* wipe leaves nothing of the keys */
+    kl_trec_wipe(&t);
+    const uint8_t *b = (const uint8_t *)&t;
+    int nz = 0;
+    for (size_t i = 0; i < sizeof t; i++)
+        nz |= b[i];
+    CHECK(nz == 0 && t.key_len == 0);
+    pair_free(&p);
+
+    /* a resumed session (abbreviated handshake) hands off the same way */
+    if (pair_new(&p, ciphers, 0, 0, sess)) {
+        fprintf(stderr, "%s: resumption handshake failed\n", ciphers);
+        kl_fails++;
+    } else {
+        CHECK(SSL_session_reused(p.s) == 1);
+        CHECK(kl_trec_from_ssl(&t, p.s) == 0 && t.key_len == key_len);
+        SSL_free(p.s);
+        p.s = NULL;
+        client_to_us(&p, &t, s5, 6, 3, "resumed");
+        us_to_client(&p, &t, 20000, "resumed");
+        /* a renegotiation attempt arrives as a handshake record (keylinkd refuses it) */
+        if (SSL_renegotiate(p.c) == 1) {
+            SSL_do_handshake(p.c);
+            n = client_raw(&p, raw, sizeof raw);
+            CHECK(n > KL_TREC_OVERHEAD && open_rec(&t, raw, n, &q, &ql) == KL_TREC_HANDSHAKE &&
+                  ql > 4 && q[0] == 1 /* ClientHello */);
+        } else {
+            fprintf(stderr, "%s: client cannot start a renegotiation\n", ciphers);
+            kl_fails++;
+        }
+        ERR_clear_error();
+        kl_trec_wipe(&t);
+    }
+    SSL_SESSION_free(sess);
+    pair_free(&p);
+
+    /* max_fragment_length 1024 (and 512): records we send fit, the client accepts them */
+    const uint8_t modes[] = {TLSEXT_max_fragment_length_1024, TLSEXT_max_fragment_length_512};
+    const uint16_t sizes[] = {1024, 512};
+    for (int m = 0; m < 2; m++) {
+        if (pair_new(&p, ciphers, 0, modes[m], NULL)) {
+            fprintf(stderr, "%s: handshake with max_fragment_length failed\n", ciphers);
+            kl_fails++;
+            pair_free(&p);
+            continue;
+        }
+        CHECK(SSL_SESSION_get_max_fragment_length(SSL_get_session(p.s)) == modes[m]);
+        CHECK(kl_trec_from_ssl(&t, p.s) == 0);
+        CHECK(t.max_frag == sizes[m]);
+        SSL_free(p.s);
+        p.s = NULL;
+        us_to_client(&p, &t, sizes[m], "max_fragment_length, one full record");
+        us_to_client(&p, &t, 10000, "max_fragment_length, 10000 bytes");
+        CHECK(kl_trec_seal(&t, &trx, KL_TREC_APPDATA, big_a, (size_t)sizes[m] + 1, raw) == 0);
+        const size_t cs[] = {sizes[m], 3000};
+        client_to_us(&p, &t, cs, 2, 0, "max_fragment_length, client records");
+        /* the limit is real: the client refuses a record one byte over it (made here with
+         * our keys, since kl_trec_seal will not make it) */
+        size_t bn =
+            ref_seal(&t.wr, t.key_len, t.wr.seq, KL_TREC_APPDATA, big_a, (size_t)sizes[m] + 1, raw);
+        CHECK(client_read(&p, raw, bn, big_b, sizeof big_b) == 0);
+        ERR_clear_error();
+        kl_trec_wipe(&t);
+        pair_free(&p);
+    }
+    kl_where = "";
+}
+
+/* Versions and suites that stay with OpenSSL: 1, and t untouched. */
+static void stays(const char *ciphers, int tls13)
+{
+    kl_where = tls13 ? "TLS 1.3" : ciphers;
+    struct pair p;
+    struct kl_trec t;
+    memset(&t, 0xa5, sizeof t);
+    if (pair_new(&p, ciphers, tls13, 0, NULL)) {
+        fprintf(stderr, "handshake failed\n");
+        ERR_print_errors_fp(stderr);
+        kl_fails++;
+    } else {
+        CHECK(kl_trec_from_ssl(&t, p.s) == 1);
+        const uint8_t *b = (const uint8_t *)&t;
+        int same = 1;
+        for (size_t i = 0; i < sizeof t; i++)
+            same &= b[i] == 0xa5;
+        CHECK(same);
+        /* OpenSSL still carries the data */
+        CHECK(SSL_write(p.c, "ping", 4) == 4);
+        carry(p.c_out, p.s_in);
+        char b4[8];
+        CHECK(SSL_read(p.s, b4, sizeof b4) == 4 && !memcmp(b4, "ping", 4));
+    }
+    pair_free(&p);
+    kl_where = "";
+}
+
+int main(void)
+{
+    srv_key = EVP_EC_gen("P-256");
+    cli_key = EVP_EC_gen("P-256");
+    srv_cert = srv_key ? self_signed(srv_key, "localhost") : NULL;
+    cli_cert = cli_key ? self_signed(cli_key, "device") : NULL;
+    srv_ctx = srv_cert && cli_cert ? server_ctx() : NULL;
+    if (!srv_ctx || kl_trec_ctx_init(&trx)) {
+        fprintf(stderr, "cannot set up keys and certificates\n");
+        return 1;
+    }
+    suite(GCM128, 16);
+    suite(GCM256, 32);
+    stays("ECDHE-ECDSA-CHACHA20-POLY1305", 0);
+    stays("ECDHE-ECDSA-AES128-CCM", 0);
+    stays(GCM128, 1);
+
+    /* a handshake not finished yet is never handed off */
+    struct pair p;
+    struct kl_trec t;
+    memset(&p, 0, sizeof p);
+    p.sctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(p.sctx, srv_cert);
+    SSL_CTX_use_PrivateKey(p.sctx, srv_key);
+    p.s = SSL_new(p.sctx);
+    SSL_set_accept_state(p.s);
+    CHECK(kl_trec_from_ssl(&t, p.s) == 1);
+    pair_free(&p);
+
+    kl_trec_ctx_free(&trx);
+    SSL_CTX_free(srv_ctx);
+    X509_free(srv_cert);
+    X509_free(cli_cert);
+    EVP_PKEY_free(srv_key);
+    EVP_PKEY_free(cli_key);
+    if (kl_fails) {
+        fprintf(stderr, "test_tls_record: %d checks failed\n", kl_fails);
+        return 1;
+    }
+    printf("tls_record: both GCM suites against OpenSSL, hostile records refused\n");
+    return 0;
+}
