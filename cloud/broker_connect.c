@@ -249,9 +249,13 @@ void kl_handle_connect(struct kl_dp *dp, struct kl_conn *c, const uint8_t *b, si
     }
     X509 *peer = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
     struct kl_principal *p = NULL;
-    if (peer) {
+    if (peer || c->peer_cert) {
         if (c->tls_fail) {
             refuse(dp, c, c->tls_fail, KL_AUTH_MTLS);
+            return;
+        }
+        if (!c->tls_p && !peer) { /* the hand-off looked it up; nothing to go on */
+            refuse(dp, c, KL_AF_INTERNAL, KL_AUTH_MTLS);
             return;
         }
         if (!c->tls_p) {

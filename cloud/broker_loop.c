@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,7 +26,9 @@
 #include "dataplane.h"
 #include "policy.h"
 
-#define SCRATCH (16 * 1024 + 512)
+/* room for a held partial record (< KL_TREC_MAX_RECORD) and a good read after it */
+#define SCRATCH (64 * 1024)
+#define SEAL_BUF (64 * 1024)
 #define TICK_MS 200
 
 int64_t kl_dp_now_ms(void)
@@ -78,6 +81,8 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
     if (c->ssl) {
         if (c->state != KL_CS_TLS) SSL_shutdown(c->ssl); /* best effort close_notify */
         SSL_free(c->ssl);
+    } else {
+        kl_trec_conn_end(w, c);
     }
     close(c->fd);
     if (c->prev)
@@ -107,6 +112,23 @@ void kl_conn_close(struct kl_conn *c, int rc, const char *why)
     c->deadline_ms = kl_dp_now_ms() + 2000; /* time to flush, then closed anyway */
 }
 
+/* Hands p[0..n) to TLS (OpenSSL or the handed-off records) or the plain socket. Returns the
+ * bytes taken, 0 when the socket is full, -1 when c must go. */
+static long conn_send(struct kl_worker *w, struct kl_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int k = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (k > 0) return k;
+        int e = SSL_get_error(c->ssl, k);
+        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : -1;
+    }
+    if (c->trec.key_len) return kl_trec_conn_write(w, c, p, n);
+    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (r < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    return r;
+}
+
 /* Writes pending output; 0 ok, -1 when the connection is gone (freed). */
 static int flush(struct kl_worker *w, struct kl_conn *c)
 {
@@ -118,30 +140,22 @@ static int flush(struct kl_worker *w, struct kl_conn *c)
     int rounds = 0;
 again:
     while (c->out_off < c->out.len) {
-        size_t left = c->out.len - c->out_off;
-        int n;
-        if (c->ssl) {
-            ERR_clear_error();
-            n = SSL_write(c->ssl, c->out.p + c->out_off, left > INT32_MAX ? INT32_MAX : (int)left);
-            if (n <= 0) {
-                int e = SSL_get_error(c->ssl, n);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
-                conn_free(w, c);
-                return -1;
-            }
-        } else {
-            ssize_t r = send(c->fd, c->out.p + c->out_off, left, MSG_NOSIGNAL);
-            if (r < 0) {
-                if (errno == EAGAIN || errno == EINTR) break;
-                conn_free(w, c);
-                return -1;
-            }
-            n = (int)r;
+        long n = conn_send(w, c, c->out.p + c->out_off, c->out.len - c->out_off);
+        if (n < 0) {
+            conn_free(w, c);
+            return -1;
         }
+        if (!n) break;
         c->out_off += (size_t)n;
         atomic_fetch_add_explicit(&w->dp->m.bytes_out, n, memory_order_relaxed);
     }
-    int want = c->out_off < c->out.len;
+    /* records sealed earlier that the socket did not take */
+    if (c->out_off == c->out.len && c->tpend_off < c->tpend_len &&
+        kl_trec_conn_write(w, c, NULL, 0) < 0) {
+        conn_free(w, c);
+        return -1;
+    }
+    int want = c->out_off < c->out.len || c->tpend_off < c->tpend_len;
     if (!want && c->pump_more && c->state == KL_CS_ONLINE) {
         /* the socket took everything: move more of the session's queue out */
         c->pump_more = 0;
@@ -214,7 +228,7 @@ static size_t packet_total(const uint8_t *b, size_t n)
 /* Splits received bytes into packets. A packet split across reads is completed in c->rbuf
  * (which never holds more than one packet, so it stays within the maximum packet size);
  * whole packets are handled straight from the worker's buffer. -1 when c must go. */
-static int feed(struct kl_worker *w, struct kl_conn *c, const uint8_t *data, size_t n)
+int kl_conn_feed(struct kl_worker *w, struct kl_conn *c, const uint8_t *data, size_t n)
 {
     struct kl_dp *dp = w->dp;
     while (n && c->state != KL_CS_CLOSING) {
@@ -300,6 +314,7 @@ static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
         }
         atomic_fetch_add(&dp->m.tls_handshakes, 1);
         c->state = KL_CS_CONNECT;
+        kl_conn_handoff(dp, c); /* c->ssl is NULL from here when the records are ours */
         if (c->epout) {
             c->epout = 0;
             ep_mod(c);
@@ -315,6 +330,13 @@ static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
         for (;;) {
             if (c->state == KL_CS_CLOSING) break;
             int n;
+            if (!c->ssl && c->trec.key_len) {
+                if (kl_trec_conn_read(w, c)) {
+                    conn_free(w, c);
+                    return;
+                }
+                break;
+            }
             if (c->ssl) {
                 ERR_clear_error();
                 n = SSL_read(c->ssl, w->scratch, (int)w->scratch_cap);
@@ -340,7 +362,7 @@ static void conn_io(struct kl_worker *w, struct kl_conn *c, uint32_t events)
                 n = (int)r;
             }
             atomic_fetch_add_explicit(&dp->m.bytes_in, n, memory_order_relaxed);
-            if (feed(w, c, w->scratch, (size_t)n)) {
+            if (kl_conn_feed(w, c, w->scratch, (size_t)n)) {
                 conn_free(w, c);
                 return;
             }
@@ -484,6 +506,18 @@ static void tick(struct kl_worker *w, int64_t now)
             conn_free(w, c);
         }
     }
+    if (w->idx == 0) {
+        /* a handshake leaves tens of KiB freed behind; once a burst has been over for a
+         * second, give the free pages back instead of keeping the peak */
+        long hs = atomic_load(&dp->m.tls_handshakes);
+        if (hs != w->trim_hs) {
+            w->trim_hs = hs;
+            w->trim_at = now + 500;
+        } else if (w->trim_at && now >= w->trim_at) {
+            w->trim_at = 0;
+            malloc_trim(0);
+        }
+    }
     if (w->idx == 0 && now >= w->next_expire) {
         w->next_expire = now + 1000;
         pthread_mutex_lock(&dp->broker.lock);
@@ -585,6 +619,7 @@ kl_reg_rc kl_dp_start(struct kl_registry *reg, const struct kl_dp_cfg *cfg, stru
     dp->lfd = dp->dev_lfd = -1;
     dp->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
     dp->max_packet = (uint32_t)(cfg->max_packet ? cfg->max_packet : KL_DP_MAX_PACKET_DEFAULT);
+    dp->tls_records_openssl = cfg->tls_records_openssl;
     snprintf(dp->audience, sizeof dp->audience, "%s",
              cfg->audience ? cfg->audience
                            : (cfg->endpoint_address ? cfg->endpoint_address : "localhost"));
@@ -640,9 +675,11 @@ kl_reg_rc kl_dp_start(struct kl_registry *reg, const struct kl_dp_cfg *cfg, stru
         pthread_mutex_init(&w->mb_lock, NULL);
         w->scratch_cap = SCRATCH;
         w->scratch = malloc(SCRATCH);
+        w->seal_cap = SEAL_BUF;
+        w->seal = malloc(SEAL_BUF);
         w->ep = epoll_create1(EPOLL_CLOEXEC);
         w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (!w->scratch || w->ep < 0 || w->evfd < 0) {
+        if (!w->scratch || !w->seal || kl_trec_ctx_init(&w->trx) || w->ep < 0 || w->evfd < 0) {
             kl_dp_stop(dp);
             return kl_reg_fail(err, KL_REG_INTERNAL, "cannot create worker %d", i);
         }
@@ -709,6 +746,8 @@ void kl_dp_stop(struct kl_dp *dp)
         if (w->ep >= 0) close(w->ep);
         if (w->evfd >= 0) close(w->evfd);
         free(w->scratch);
+        free(w->seal);
+        kl_trec_ctx_free(&w->trx);
         free(w->spare.p);
         pthread_mutex_destroy(&w->mb_lock);
     }

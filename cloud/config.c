@@ -117,7 +117,10 @@ static int set(struct kl_config *c, const char *key, const char *v, char *msg, s
         if (!bad) c->connect_timeout_ms = (int)t;
     } else if (!strcmp(key, "max-packet"))
         bad = size_of(v, &c->max_packet) || c->max_packet < 1024 || c->max_packet > 268435455;
-    else if (!strcmp(key, "dp-threads")) {
+    else if (!strcmp(key, "tls-records")) {
+        bad = strcmp(v, "keylinkd") && strcmp(v, "openssl");
+        c->tls_records_openssl = !strcmp(v, "openssl");
+    } else if (!strcmp(key, "dp-threads")) {
         char *end;
         long t = strtol(v, &end, 10);
         bad = !*v || *end || t < 0 || t > 256;

@@ -26,11 +26,12 @@ struct kl_config {
     /* data plane (cloud/dataplane.h) */
     char dev_host[256]; /* plaintext development listener, "" = off */
     int dev_port;
-    char dev_policy[129];   /* policy for dev clients, "" = allow everything */
-    char audience[256];     /* JWT / challenge aud, "" = endpoint address */
-    int connect_timeout_ms; /* TLS handshake + CONNECT deadline */
-    size_t max_packet;      /* largest MQTT packet */
-    int dp_threads;         /* 0 = one per core */
+    char dev_policy[129];    /* policy for dev clients, "" = allow everything */
+    char audience[256];      /* JWT / challenge aud, "" = endpoint address */
+    int connect_timeout_ms;  /* TLS handshake + CONNECT deadline */
+    size_t max_packet;       /* largest MQTT packet */
+    int dp_threads;          /* 0 = one per core */
+    int tls_records_openssl; /* 1: OpenSSL keeps every record layer (no hand-off) */
     int help, version;
 };
 

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "registry.h"
+#include "tls_record.h"
 
 /* ---- interface ------------------------------------------------------------------------ */
 
@@ -38,6 +39,7 @@ struct kl_dp_cfg {
     int threads;                  /* 0 = one per core */
     int connect_timeout_ms;       /* TLS handshake + CONNECT deadline; 0 = 10000 */
     size_t max_packet;            /* 0 = 128 KiB */
+    int tls_records_openssl;      /* 1: no record layer hand-off (tls_record.h) */
 };
 
 struct kl_dp;
@@ -532,7 +534,7 @@ void kl_event_cert_registered(struct kl_dp *dp, const char *cert_id, const char 
 /* ---- metrics (metrics_*.c) ---------------------------------------------------------------- */
 
 struct kl_metrics {
-    atomic_long conns, conns_total, tls_handshakes, tls_failures, dev_conns;
+    atomic_long conns, conns_total, tls_handshakes, tls_failures, tls_handoffs, dev_conns;
     atomic_long auth_ok[5];
     atomic_long auth_fail[KL_AF_COUNT];
     atomic_long msgs_in, msgs_out, msgs_dropped, bytes_in, bytes_out;
@@ -558,7 +560,14 @@ struct kl_conn {
     struct kl_conn *mb_next, *mb_prev; /* worker mailbox */
     uint8_t in_mb, mb_kill, mb_kill_rc;
     int fd;
-    SSL *ssl;
+    SSL *ssl;            /* NULL on the dev listener and once the records are handed off (trec) */
+    struct kl_trec trec; /* record keys after the hand-off; trec.key_len = 0 before */
+    uint8_t *thold;      /* the start of a record that has not all arrived */
+    uint32_t thold_len;
+    uint8_t *tpend; /* sealed records the socket has not taken yet */
+    uint32_t tpend_len, tpend_off;
+    uint8_t tls_done;  /* a fatal alert went either way: no more records */
+    uint8_t peer_cert; /* the client authenticated with a certificate */
     uint8_t state, version, dev, epout, graceful, announced;
     uint8_t pump_more; /* the queue stopped at the output buffer's threshold */
     uint8_t disc_rc;   /* reason code the server closed it with (presence event), 0 = none */
@@ -597,10 +606,15 @@ struct kl_worker {
     struct kl_conn *mb_head;
     struct kl_conn *conns;
     size_t nconns;
-    uint8_t *scratch;
+    uint8_t *scratch; /* received bytes: plaintext from OpenSSL, or records opened in place */
     size_t scratch_cap;
+    struct kl_trec_ctx trx; /* AES-GCM contexts for handed-off connections */
+    uint8_t *seal;          /* records being sealed for one write */
+    size_t seal_cap;
     struct kl_wbuf spare; /* an output buffer between two connections */
     int64_t next_tick, next_expire;
+    long trim_hs;    /* worker 0: handshakes counted at the last tick */
+    int64_t trim_at; /* worker 0: when to give freed handshake memory back; 0 = nothing to */
 };
 
 struct kl_dp {
@@ -619,6 +633,7 @@ struct kl_dp {
     size_t ndev_docs;
     int connect_timeout_ms;
     uint32_t max_packet;
+    int tls_records_openssl;    /* no record layer hand-off */
     atomic_ullong presence_ver; /* last presence versionNumber handed out */
 };
 
@@ -647,5 +662,22 @@ void kl_dp_kill_matching(struct kl_dp *dp, const char *cert_id, const char *ca_i
 /* TLS (tls_*.c). */
 SSL_CTX *kl_tls_server_ctx(struct kl_dp *dp, const char *data_dir, struct kl_reg_err *err);
 int kl_tls_verify_cb(X509_STORE_CTX *ctx, void *arg);
+
+/* Splits received plaintext into MQTT packets and handles them (broker_loop.c); -1 when c
+ * must be freed. */
+int kl_conn_feed(struct kl_worker *w, struct kl_conn *c, const uint8_t *data, size_t n);
+
+/* Connections whose records keylinkd protects itself (broker_trec.c, tls_record.h). */
+/* Right after the handshake: takes the record keys and frees the SSL object when the
+ * session allows it (TLS 1.2, AES-GCM), else leaves c with OpenSSL. A certificate from a
+ * resumed session is looked up in the registry here, while it is still at hand. */
+void kl_conn_handoff(struct kl_dp *dp, struct kl_conn *c);
+/* Reads and opens what the socket holds and feeds it on; -1 when c must be freed. */
+int kl_trec_conn_read(struct kl_worker *w, struct kl_conn *c);
+/* Sends sealed records still waiting, then seals and sends p[0..n). Returns the plaintext
+ * bytes taken (0 when the socket is full), -1 when c must be freed. */
+long kl_trec_conn_write(struct kl_worker *w, struct kl_conn *c, const uint8_t *p, size_t n);
+/* Before c is freed: close_notify (best effort, unless a fatal alert ended it), keys wiped. */
+void kl_trec_conn_end(struct kl_worker *w, struct kl_conn *c);
 
 #endif

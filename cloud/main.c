@@ -29,7 +29,7 @@ static const char help_text[] =
     "             [--api-threads N] [--api-tls yes|no] [--dev-listener HOST:PORT]\n"
     "             [--dev-policy NAME]\n"
     "             [--audience AUD] [--connect-timeout MS] [--max-packet BYTES]\n"
-    "             [--dp-threads N]\n"
+    "             [--dp-threads N] [--tls-records keylinkd|openssl]\n"
     "\n"
     "DESCRIPTION\n"
     "    keylinkd keeps the registry of CA certificates, device certificates, things and\n"
@@ -76,6 +76,10 @@ static const char help_text[] =
     "    --connect-timeout MS  TLS handshake + MQTT CONNECT deadline, default 10000.\n"
     "    --max-packet BYTES    largest MQTT packet, default 128K.\n"
     "    --dp-threads N        data plane worker threads, default one per core.\n"
+    "    --tls-records keylinkd|openssl\n"
+    "                          who protects TLS 1.2 AES-GCM records once the handshake is\n"
+    "                          done: keylinkd (default; the connection's OpenSSL state is\n"
+    "                          freed, ~15 KiB less per connection) or openssl (kept).\n"
     "    --help, --version\n"
     "\n"
     "METRICS\n"
@@ -201,6 +205,7 @@ int main(int argc, char **argv)
         .threads = cfg.dp_threads,
         .connect_timeout_ms = cfg.connect_timeout_ms,
         .max_packet = cfg.max_packet,
+        .tls_records_openssl = cfg.tls_records_openssl,
     };
     struct kl_dp *dp = NULL;
     if (kl_dp_start(reg, &dc, &dp, &err)) {

@@ -73,6 +73,9 @@ char *kl_dp_metrics_text(void *arg)
            atomic_load(&m->tls_handshakes));
     metric(&o, "keylinkd_tls_handshake_failures_total", "counter", "Failed TLS handshakes.",
            atomic_load(&m->tls_failures));
+    metric(&o, "keylinkd_tls_handoffs_total", "counter",
+           "Connections whose TLS records keylinkd protects after OpenSSL's handshake.",
+           atomic_load(&m->tls_handoffs));
     static const char *const meth[] = {"none", "mtls", "challenge", "jwt", "dev"};
     put(&o, "# HELP keylinkd_auth_success_total Accepted CONNECTs by method.\n"
             "# TYPE keylinkd_auth_success_total counter\n");
