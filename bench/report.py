@@ -94,7 +94,9 @@ J["handshake"] = hs
 # ---- idle connections ------------------------------------------------------------------------
 levels = sorted({int(key[2].split("_")[1]) for key in vals if key[0] == "idle" and key[2].startswith("held_")})
 idle = {}
-for b in B:
+# keylinkd-openssl: keylinkd with --tls-records openssl (no record layer hand-off)
+IB = B + tuple(b for b in ("keylinkd-openssl",) if any(k[0] == "idle" and k[1] == b for k in vals))
+for b in IB:
     idle[b] = {"rss_base_kib": med("idle", b, "rss_base_kib"), "levels": {}}
     for lv in levels:
         idle[b]["levels"][str(lv)] = {"runs": nruns("idle", b, f"held_{lv}"), "held": med("idle", b, f"held_{lv}"),
@@ -208,20 +210,27 @@ w("")
 w("## Idle connections and memory")
 w("")
 w("Connections opened (full handshake + CONNECT, keep-alive 1000 s) and held by up to 5,000 per "
-  "generator process; the broker's resident set (VmRSS) minus its own idle baseline, divided by "
-  "the connections held. Kernel socket buffers are not in it (same for both).")
+  "generator process; 2 s after the last one is up, the broker's resident set (VmRSS) minus its "
+  "own idle baseline, divided by the connections held. Kernel socket buffers are not in it (the "
+  "same for both). keylinkd hands each TLS 1.2 AES-GCM connection's records off from OpenSSL "
+  "after the handshake and frees the `SSL` object (docs/dataplane.md, \"Record layer hand-off\"); "
+  "`keylinkd-openssl` is the same keylinkd with `--tls-records openssl`, which keeps every "
+  "connection with OpenSSL as mosquitto does.")
 w("")
 w("| broker | connections held | RSS | KiB per connection | runs |")
 w("|---|---|---|---|---|")
-for b in B:
+for b in IB:
     w(f"| {b} (idle baseline) | 0 | {f((idle[b]['rss_base_kib'] or 0) / 1024, 1)} MiB | | {nruns('idle', b, 'rss_base_kib')} |")
     for lv in levels:
         d = idle[b]["levels"][str(lv)]
         w(f"| {b} | {f(d['held'], 0)} of {lv:,} | {f((d['rss_kib'] or 0) / 1024, 1)} MiB | {f(d['kib_per_connection'], 2)} | {nruns('idle', b, f'held_{lv}')} |")
 for lv in levels:
     w(f"| **keylinkd / mosquitto at {lv:,}** | | | **{ratio(idle['keylinkd']['levels'][str(lv)]['kib_per_connection'], idle['mosquitto']['levels'][str(lv)]['kib_per_connection'])}** | |")
+if "keylinkd-openssl" in idle:
+    for lv in levels:
+        w(f"| keylinkd-openssl / mosquitto at {lv:,} | | | {ratio(idle['keylinkd-openssl']['levels'][str(lv)]['kib_per_connection'], idle['mosquitto']['levels'][str(lv)]['kib_per_connection'])} | |")
 w("")
-for b in B:
+for b in IB:
     if idle[b].get("gib_for_1m_connections"):
         w(f"- {b}: 1,000,000 connections would need about {f(idle[b]['gib_for_1m_connections'], 1)} GiB "
           f"of broker memory (per-connection figure at {levels[-1]:,}), plus kernel socket memory.")

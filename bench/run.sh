@@ -82,7 +82,8 @@ chmod 600 ca.key dev.key
 
 KDPID=""; MQPID=""
 start_keylinkd() {
-  "$BIN/keylinkd" --data-dir "$T/kd" --api 127.0.0.1:0 --listen 127.0.0.1:0 >"$T/kd.log" 2>&1 &
+  # shellcheck disable=SC2086 # KD_EXTRA: extra flags, word-split on purpose
+  "$BIN/keylinkd" --data-dir "$T/kd" --api 127.0.0.1:0 --listen 127.0.0.1:0 ${KD_EXTRA:-} >"$T/kd.log" 2>&1 &
   KDPID=$!; PIDS="$PIDS $KDPID"
   for _ in $(seq 100); do grep -q "control API on" "$T/kd.log" && break; sleep 0.1; done
   KD_PORT=$(sed -n 's|.*MQTT over TLS on 127.0.0.1:\([0-9]*\).*|\1|p' "$T/kd.log" | tail -1)
@@ -110,11 +111,17 @@ EOF
   MQPID=$!; PIDS="$PIDS $MQPID"
   for _ in $(seq 50); do grep -q "Opening ipv4 listen socket" "$T/mq.log" && $PY -c "import socket; socket.create_connection(('127.0.0.1',$MQ_PORT),1)" 2>/dev/null && break; sleep 0.1; done
 }
+# keylinkd-openssl: keylinkd with --tls-records openssl (OpenSSL keeps every connection's
+# records), to show what the record layer hand-off saves
 restart() { # broker: a fresh process (memory figures start from its own baseline)
-  if [ "$1" = keylinkd ]; then stop_pid "$KDPID"; start_keylinkd; else stop_pid "$MQPID"; start_mosquitto; fi
+  case $1 in
+  keylinkd) stop_pid "$KDPID"; KD_EXTRA=""; start_keylinkd ;;
+  keylinkd-openssl) stop_pid "$KDPID"; KD_EXTRA="--tls-records openssl"; start_keylinkd ;;
+  *) stop_pid "$MQPID"; start_mosquitto ;;
+  esac
 }
-bpid() { [ "$1" = keylinkd ] && echo "$KDPID" || echo "$MQPID"; }
-bport() { [ "$1" = keylinkd ] && echo "$KD_PORT" || echo "$MQ_PORT"; }
+bpid() { case $1 in keylinkd*) echo "$KDPID" ;; *) echo "$MQPID" ;; esac; }
+bport() { case $1 in keylinkd*) echo "$KD_PORT" ;; *) echo "$MQ_PORT" ;; esac; }
 
 start_keylinkd
 export KEYLINK_ENDPOINT_URL=http://127.0.0.1:$KD_API KEYLINK_TOKEN=$(cat "$T/kd/admin-token")
@@ -279,7 +286,7 @@ idle_round() { # broker run
     for j in $(seq "$first" "$k"); do # the generators of this level ramp up side by side
       for _ in $(seq 1500); do grep -q '^up=' "$T/idle.$j" && break; sleep 0.1; done
     done
-    sleep 1
+    sleep 2 # steady state: keylinkd gives freed handshake memory back 0.5 s after a burst
     up=0; for f in "$T"/idle.[0-9]*; do case $f in *.err) ;; *) up=$((up + $(sed -n 's/^up=\([0-9]*\).*/\1/p' "$f"))) ;; esac; done
     local now; now=$(rss "$pid")
     rec idle "$b" "held_$lvl" "$r" "$up"; rec idle "$b" "rss_kib_$lvl" "$r" "$now"
@@ -300,7 +307,7 @@ if want idle; then
     if [ "$r" -gt 1 ] && [ $((t_start - T0 + IDLE_RUN_S)) -gt "$BUDGET" ]; then
       log "idle: run $r skipped, it would end past the ${BUDGET} s budget"; break
     fi
-    idle_round keylinkd "$r"; idle_round mosquitto "$r"
+    idle_round keylinkd "$r"; idle_round mosquitto "$r"; idle_round keylinkd-openssl "$r"
     IDLE_RUN_S=$(($(date +%s) - t_start))
   done
 fi
