@@ -5,6 +5,8 @@
 # s_client -maxfraglen), a refused renegotiation, and the suites and versions that stay with
 # OpenSSL (TLS 1.3, CHACHA20, CCM). keylinkd hands AES-GCM TLS 1.2 connections to its own
 # record layer (cloud/tls_record.c); every behaviour here holds with and without it.
+import hashlib
+import hmac
 import json
 import os
 import select
@@ -14,6 +16,8 @@ import struct
 import subprocess
 import sys
 import time
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dp_fixture import KEYLINKD, Closed, Keylinkd, Mqtt, check, fail, varint  # noqa: E402
@@ -37,15 +41,24 @@ class BioSock:
         self.rx = b""
         self.records = []
         self.eof = False
+        self.keylog = getattr(ctx, "keylog_filename", None)
+        first_out = None
+        self.first_in = b""
         while True:
             try:
                 self.obj.do_handshake()
                 break
             except ssl.SSLWantReadError:
-                self.tcp.sendall(self.out.read())
+                d = self.out.read()
+                first_out = first_out or d
+                self.tcp.sendall(d)
                 self._fill()
         self.tcp.sendall(self.out.read())  # the client's Finished (TLS 1.2) or nothing left
         self.records = []  # from here on: the records after the handshake
+        # ClientHello / ServerHello: record header 5, handshake header 4, version 2, random
+        self.client_random = first_out[11:43]
+        self.server_random = self.first_in[11:43]
+        self.wseq = 1  # the client's Finished was record 0 under the new keys
 
     def _fill(self):
         d = self.tcp.recv(65536)
@@ -54,6 +67,7 @@ class BioSock:
             self.inc.write_eof()
             return False
         self.rx += d
+        self.first_in = self.first_in or d
         while len(self.rx) >= 5:
             ln = struct.unpack(">H", self.rx[3:5])[0]
             if len(self.rx) < 5 + ln:
@@ -68,7 +82,39 @@ class BioSock:
 
     def seal(self, plain):
         self.obj.write(plain)
-        return self.out.read()
+        raw = self.out.read()
+        i = 0
+        while i + 5 <= len(raw):
+            self.wseq += 1
+            i += 5 + struct.unpack(">H", raw[i + 3:i + 5])[0]
+        return raw
+
+    def keys(self):
+        """The client's writing key and salt (TLS 1.2 AES-GCM), from the key log's master
+        secret: lets the test make records the ssl module never would."""
+        want = self.client_random.hex()
+        with open(self.keylog) as f:
+            ms = [ln.split()[2] for ln in f if ln.startswith("CLIENT_RANDOM " + want)]
+        check(len(ms) == 1, "master secret in the key log")
+        name = self.obj.cipher()[0]
+        md = hashlib.sha384 if name.endswith("SHA384") else hashlib.sha256
+        klen = 32 if "AES256" in name else 16
+        secret, seed = bytes.fromhex(ms[0]), b"key expansion" + self.server_random + self.client_random
+        out, a = b"", seed
+        while len(out) < 2 * klen + 8:  # RFC 5246 5: P_hash
+            a = hmac.new(secret, a, md).digest()
+            out += hmac.new(secret, a + seed, md).digest()
+        return out[:klen], out[2 * klen:2 * klen + 4]
+
+    def forge(self, typ, plain, explicit=None, version=b"\x03\x03", length=None):
+        """A record of any type under the client's keys at the next sequence number."""
+        key, salt = self.keys()
+        explicit = struct.pack(">Q", self.wseq) if explicit is None else explicit
+        aad = struct.pack(">QB", self.wseq, typ) + b"\x03\x03" + struct.pack(">H", len(plain))
+        body = explicit + AESGCM(key).encrypt(salt + explicit, plain, aad)
+        self.wseq += 1
+        n = len(body) if length is None else length
+        return bytes([typ]) + version + struct.pack(">H", n) + body
 
     def sendall(self, plain):
         self.tcp.sendall(self.seal(plain))
@@ -121,6 +167,7 @@ def pub_body(topic, payload):
 def tls12(kd, cf, kf, ciphers=GCM128):
     ctx = kd.tls(cf, kf, "1.2")
     ctx.set_ciphers(ciphers)
+    ctx.keylog_filename = os.path.join(kd.tmp, "keylog")
     return ctx
 
 
@@ -242,6 +289,71 @@ def replay_tests(kd, cf, kf, sub):
     m.expect_closed("record of another connection")
     m.close()
     sub.no_message(0.5)
+
+
+def forged_tests(kd, cf, kf, sub):
+    """Records the ssl module never sends, made with the connection's own keys: what
+    keylinkd does with each kind of record after the handshake."""
+    PING = b"\xc0\x00"
+    # accepted: an explicit nonce that is not the sequence number, empty records, a record
+    # of exactly 2^14 bytes carrying the end of one PUBLISH and a PINGREQ
+    m = connected(kd, cf, kf, "rec-forge")
+    m.sock.tcp.sendall(m.sock.forge(23, PING, explicit=os.urandom(8)))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP for a record with a random explicit nonce")
+    m.sock.tcp.sendall(b"".join(m.sock.forge(23, b"") for _ in range(5)) + m.sock.forge(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after 5 empty records")
+    body = pub_body("rec/sub", b"")
+    pkt = bytes([0x30]) + varint(16384 - 2 - 3) + body
+    pkt += bytes(16384 - len(pkt) - 2)
+    pkt = pkt[:16384 - 2] + PING
+    check(len(pkt) == 16384, "one full record")
+    m.sock.tcp.sendall(m.sock.forge(23, pkt[:16384]))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after a full 2^14-byte record")
+    check(len(sub.recv()["payload"]) == 16384 - 2 - 3 - len(body), "its PUBLISH delivered")
+    m.disconnect()
+
+    def refused(what, rec, alerts):
+        m = connected(kd, cf, kf, "rec-forge")
+        m.sock.tcp.sendall(rec(m.sock) if callable(rec) else rec)
+        why = m.expect_closed(what).lower()
+        check(any(a in why for a in alerts), f"{what}: alert {alerts} expected, got {why}")
+        m.close()
+
+    # the record types that have no business after the handshake
+    refused("change_cipher_spec", lambda s: s.forge(20, b"\x01"), ["unexpected message"])
+    refused("heartbeat", lambda s: s.forge(24, b"\x01\x00\x10" + bytes(16)),
+            ["unexpected message"])
+    refused("a fatal alert from the client", lambda s: s.forge(21, b"\x02\x28"), ["eof"])
+    # 2^14 + 1 bytes of plaintext under the right keys
+    refused("plaintext over 2^14", lambda s: s.forge(23, bytes(16385)), ["record overflow"])
+    # headers refused as soon as they arrive (no body follows)
+    refused("length over 2^14 + 2048", b"\x17\x03\x03\x48\x01", ["record overflow"])
+    refused("version 3,1", b"\x17\x03\x01\x00\x20", ["protocol version", "wrong version"])
+    refused("record type 0x80", b"\x80\x03\x03\x00\x20" + bytes(32),
+            ["unexpected message", "bad record mac"])
+    # too short for explicit nonce and tag (OpenSSL 3.0 itself answers internal_error)
+    refused("record of 20 bytes", b"\x17\x03\x03\x00\x14" + bytes(20),
+            ["bad record mac", "decode error", "internal error"])
+    # a ClientHello inside the connection (renegotiation): no_renegotiation, never a
+    # ServerHello
+    m = connected(kd, cf, kf, "rec-forge")
+    ch = b"\x03\x03" + os.urandom(32) + b"\x00" + b"\x00\x02\xc0\x2b" + b"\x01\x00"
+    hello = b"\x01" + len(ch).to_bytes(3, "big") + ch
+    m.sock.tcp.sendall(m.sock.forge(22, hello))
+    n0 = len(m.sock.records)
+    try:
+        m.packet(5)
+        fail("renegotiation: an MQTT packet came back")
+    except Closed as e:
+        if os.environ.get("KL_TRACE"):
+            print(f"renegotiation: {e}")
+        check("no renegotiation" in str(e).lower(), f"no_renegotiation alert: {e}")
+    except (socket.timeout, TimeoutError):
+        fail("renegotiation: no answer to a ClientHello")
+    for typ, ln in m.sock.records[n0:]:
+        check(typ == 21, f"only an alert answers a ClientHello, got record type {typ}")
+    m.close()
+    sub.no_message(0.3)
 
 
 def close_notify_tests(kd, cf, kf, watch):
@@ -423,6 +535,9 @@ def run(records):
         replay_tests(kd, cf, kf, sub)
         print("replay and reorder ok")
 
+        forged_tests(kd, cf, kf, sub)
+        print("forged records ok")
+
         watch = Mqtt(kd.port, kd.tls(cf, kf, "1.3"), version=4)
         watch.connect("rec-watch", expect=0)
         watch.subscribe(("$aws/events/presence/disconnected/+", 0), ("rec/will", 0))
@@ -442,8 +557,8 @@ def run(records):
         else:
             print("note: keylinkd has no hand-off counter yet; metric not checked")
         print("TLS 1.3, CHACHA20, CCM ok")
-        sub.disconnect()
         watch.disconnect()
+        sub.disconnect()
         print("record layer ok" + (f" (--tls-records {records})" if records else ""))
     except Exception:
         print(kd.log()[-6000:])
