@@ -20,7 +20,8 @@ import time
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dp_fixture import KEYLINKD, Closed, Keylinkd, Mqtt, check, fail, varint  # noqa: E402
+from dp_fixture import (KEYLINKD, Closed, Keylinkd, Mqtt, cert_id, check, fail,  # noqa: E402
+                        varint)
 
 GCM128 = "ECDHE-ECDSA-AES128-GCM-SHA256"
 GCM256 = "ECDHE-ECDSA-AES256-GCM-SHA384"
@@ -33,14 +34,19 @@ class BioSock:
     records for some plaintext without sending them. Records from the server are noted
     (type, length) in self.records."""
 
-    def __init__(self, port, ctx, timeout=5.0):
-        self.tcp = socket.create_connection(("127.0.0.1", port), timeout)
+    def __init__(self, port, ctx, timeout=5.0, rcvbuf=None):
+        self.tcp = socket.socket()
+        if rcvbuf:
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.tcp.settimeout(timeout)
+        self.tcp.connect(("127.0.0.1", port))
         self.tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
         self.rx = b""
         self.records = []
         self.eof = False
+        self.clean_close = False  # the server's close_notify arrived
         self.keylog = getattr(ctx, "keylog_filename", None)
         first_out = None
         self.first_in = b""
@@ -122,12 +128,16 @@ class BioSock:
     def recv(self, n):
         while True:
             try:
-                return self.obj.read(n)
+                d = self.obj.read(n)
+                if not d:  # the ssl module's answer to a close_notify
+                    self.clean_close = True
+                return d
             except ssl.SSLWantReadError:
                 if self.eof:
                     return b""
                 self._fill()
             except ssl.SSLZeroReturnError:
+                self.clean_close = True
                 return b""
 
     def settimeout(self, t):
@@ -138,9 +148,9 @@ class BioSock:
 
 
 class BioMqtt(Mqtt):
-    def __init__(self, port, ctx, version=4, timeout=5.0):
+    def __init__(self, port, ctx, version=4, timeout=5.0, rcvbuf=None):
         self.version = version
-        self.sock = BioSock(port, ctx, timeout)
+        self.sock = BioSock(port, ctx, timeout, rcvbuf)
         self.buf = b""
         self.pid = 0
         self.pending = []
@@ -181,8 +191,8 @@ def handoff_metric(kd):
     return None
 
 
-def connected(kd, cf, kf, cid, ciphers=GCM128):
-    m = BioMqtt(kd.port, tls12(kd, cf, kf, ciphers))
+def connected(kd, cf, kf, cid, ciphers=GCM128, version=4, rcvbuf=None):
+    m = BioMqtt(kd.port, tls12(kd, cf, kf, ciphers), version, rcvbuf=rcvbuf)
     check(m.sock.cipher() == (ciphers, "TLSv1.2"), f"negotiated {m.sock.cipher()}")
     m.connect(cid, expect=0)
     return m
@@ -354,6 +364,58 @@ def forged_tests(kd, cf, kf, sub):
         check(typ == 21, f"only an alert answers a ClientHello, got record type {typ}")
     m.close()
     sub.no_message(0.3)
+
+
+def server_close_tests(kd, cf, kf, ca_key, ca):
+    """keylinkd ends a connection itself (MQTT 5 takeover, certificate revoked, a protocol
+    error): DISCONNECT with the reason where MQTT 5 has one, then its close_notify."""
+    def ends(m, what, reason=None):
+        try:
+            m.wait_for((3,), 5)
+            fail(f"{what}: connection not ended")
+        except Closed as e:
+            if reason is not None:
+                check(f"DISCONNECT {reason:#x}" in str(e), f"{what}: DISCONNECT {reason:#x}: {e}")
+        except (socket.timeout, TimeoutError):
+            fail(f"{what}: connection still open")
+        if reason is not None:
+            try:
+                m.packet(5)
+                fail(f"{what}: more after DISCONNECT")
+            except Closed as e:
+                if os.environ.get("KL_TRACE"):
+                    print(f"{what}: after DISCONNECT: {e}")
+        check(m.sock.clean_close, f"{what}: the server's close_notify ends the stream")
+        m.close()
+
+    old = connected(kd, cf, kf, "rec-take", version=5)
+    new = connected(kd, cf, kf, "rec-take", version=5)
+    ends(old, "session taken over", 0x8E)
+    check(new.publish("rec/x", b"y", qos=1) in (0, 0x10), "the new connection works")
+    new.disconnect()
+    _, c2, _, kf2, cf2 = kd.device(ca_key, ca, "rec2")
+    m = connected(kd, cf2, kf2, "rec2", version=5)
+    kd.iot("update-certificate", "--certificate-id", cert_id(c2), "--new-status", "REVOKED")
+    ends(m, "certificate revoked", 0x87)
+    m = connected(kd, cf, kf, "rec-proto")
+    m.send(1, 0, b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x01x")  # a second CONNECT
+    ends(m, "second CONNECT")
+
+
+def slow_reader_test(kd, cf, kf, pub):
+    """A subscriber that reads nothing while 1.2 MB flow to it (the socket fills, records
+    wait in keylinkd), then reads everything: all of it, in order, intact."""
+    s = connected(kd, cf, kf, "rec-slow", rcvbuf=4096)
+    check(s.subscribe(("rec/slow", 1)) == [1], "slow subscriber")
+    msgs = [bytes([65 + i % 26]) * 7 + os.urandom(50000) for i in range(24)]
+    for msg in msgs:
+        check(pub.publish("rec/slow", msg, qos=1) == 0, "PUBACK while the reader sleeps")
+    for i, msg in enumerate(msgs):
+        got = s.recv(10)
+        check(got["payload"] == msg, f"message {i} of 24 intact and in order")
+    s.send(12, 0, b"")
+    check(s.wait_for((13,))[0] == 13, "the slow reader's connection still works")
+    s.disconnect()
 
 
 def close_notify_tests(kd, cf, kf, watch):
@@ -537,6 +599,10 @@ def run(records):
 
         forged_tests(kd, cf, kf, sub)
         print("forged records ok")
+        server_close_tests(kd, cf, kf, ca_key, ca)
+        print("server-side closes ok")
+        slow_reader_test(kd, cf, kf, sub)
+        print("slow reader ok")
 
         watch = Mqtt(kd.port, kd.tls(cf, kf, "1.3"), version=4)
         watch.connect("rec-watch", expect=0)
