@@ -100,6 +100,11 @@ static SSL_CTX *server_ctx(void)
     return x;
 }
 
+/* For pair_new: the client writes "early" as soon as its side of the handshake is done
+ * (an abbreviated handshake: before the server has read the client's Finished), and the
+ * server reads ahead (takes everything the socket has). */
+static int early_write, srv_read_ahead;
+
 /* A finished handshake: client offering ciphers (TLS 1.2) or TLS 1.3 when tls13, with
  * max_fragment_length mfl (0: none), resuming sess when given. 0 on success. */
 static int pair_new(struct pair *p, const char *ciphers, int tls13, uint8_t mfl, SSL_SESSION *sess)
@@ -133,14 +138,17 @@ static int pair_new(struct pair *p, const char *ciphers, int tls13, uint8_t mfl,
     if (sess) SSL_set_session(p->c, sess);
     SSL_set_accept_state(p->s);
     SSL_set_connect_state(p->c);
+    if (srv_read_ahead) SSL_set_read_ahead(p->s, 1);
     int sd = 0, cd = 0;
     for (int round = 0; round < 20 && !(sd && cd); round++) {
         if (!cd) {
             int r = SSL_do_handshake(p->c);
-            if (r == 1)
+            if (r == 1) {
                 cd = 1;
-            else if (SSL_get_error(p->c, r) != SSL_ERROR_WANT_READ)
+                if (early_write && !sd && SSL_write(p->c, "early", 5) != 5) return -1;
+            } else if (SSL_get_error(p->c, r) != SSL_ERROR_WANT_READ) {
                 return -1;
+            }
         }
         carry(p->c_out, p->s_in);
         if (!sd) {
@@ -629,8 +637,39 @@ static void suite(const char *ciphers, uint8_t key_len)
         ERR_clear_error();
         kl_trec_wipe(&t);
     }
-    SSL_SESSION_free(sess);
     pair_free(&p);
+    /* resumed, and the client's first record right behind its Finished: the server has not
+     * read it, so it is ours to open; a server that read ahead holds it: no hand-off */
+    for (int ahead = 0; ahead < 2; ahead++) {
+        early_write = 1;
+        srv_read_ahead = ahead;
+        int rc = pair_new(&p, ciphers, 0, 0, sess);
+        early_write = srv_read_ahead = 0;
+        if (rc || SSL_session_reused(p.s) != 1) {
+            fprintf(stderr, "%s: resumption with early data (read ahead %d): rc %d, reused %d\n",
+                    ciphers, ahead, rc, p.s ? SSL_session_reused(p.s) : -1);
+            kl_fails++;
+            pair_free(&p);
+            continue;
+        }
+        uint8_t rest[256];
+        if (ahead) {
+            CHECK(kl_trec_from_ssl(&t, p.s) == 1); /* OpenSSL holds the record */
+            char b5[8];
+            CHECK(SSL_read(p.s, b5, sizeof b5) == 5 && !memcmp(b5, "early", 5));
+        } else {
+            CHECK(kl_trec_from_ssl(&t, p.s) == 0);
+            int rn = BIO_read(p.s_in, rest, sizeof rest); /* what OpenSSL left unread */
+            CHECK(rn == 5 + KL_TREC_OVERHEAD);
+            CHECK(rn > 0 && open_rec(&t, rest, (size_t)rn, &q, &ql) == KL_TREC_APPDATA && ql == 5 &&
+                  !memcmp(q, "early", 5));
+            kl_trec_wipe(&t);
+        }
+        /* a client freed without a shutdown marks its session not resumable */
+        SSL_set_shutdown(p.c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        pair_free(&p);
+    }
+    SSL_SESSION_free(sess);
 
     /* max_fragment_length 1024 (and 512): records we send fit, the client accepts them */
     const uint8_t modes[] = {TLSEXT_max_fragment_length_1024, TLSEXT_max_fragment_length_512};
