@@ -34,7 +34,7 @@ class BioSock:
     records for some plaintext without sending them. Records from the server are noted
     (type, length) in self.records."""
 
-    def __init__(self, port, ctx, timeout=5.0, rcvbuf=None):
+    def __init__(self, port, ctx, timeout=5.0, rcvbuf=None, session=None, pipelined=b""):
         self.tcp = socket.socket()
         if rcvbuf:
             self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -42,7 +42,8 @@ class BioSock:
         self.tcp.connect(("127.0.0.1", port))
         self.tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost",
+                                session=session)
         self.rx = b""
         self.records = []
         self.eof = False
@@ -59,12 +60,15 @@ class BioSock:
                 first_out = first_out or d
                 self.tcp.sendall(d)
                 self._fill()
-        self.tcp.sendall(self.out.read())  # the client's Finished (TLS 1.2) or nothing left
+        last = self.out.read()  # the client's Finished (TLS 1.2) or nothing left
+        self.wseq = 1  # the client's Finished was record 0 under the new keys
+        if pipelined:  # application data in the same segment as the Finished
+            last += self.seal(pipelined)
+        self.tcp.sendall(last)
         self.records = []  # from here on: the records after the handshake
         # ClientHello / ServerHello: record header 5, handshake header 4, version 2, random
         self.client_random = first_out[11:43]
         self.server_random = self.first_in[11:43]
-        self.wseq = 1  # the client's Finished was record 0 under the new keys
 
     def _fill(self):
         d = self.tcp.recv(65536)
@@ -402,6 +406,29 @@ def server_close_tests(kd, cf, kf, ca_key, ca):
     ends(m, "second CONNECT")
 
 
+def resumed_test(kd, cf, kf):
+    """A resumed TLS 1.2 session (abbreviated handshake) whose CONNECT travels in the same
+    segment as the client's Finished: keylinkd must find it after the handshake."""
+    ctx = tls12(kd, cf, kf)
+    m = BioMqtt(kd.port, ctx)
+    m.connect("rec-resume", expect=0)
+    sess = m.sock.obj.session
+    m.disconnect()
+    h0 = handoff_metric(kd)
+    body = struct.pack(">H", 4) + b"MQTT" + bytes([4, 2]) + struct.pack(">H", 60)
+    body += struct.pack(">H", 10) + b"rec-resume"
+    m = BioMqtt.__new__(BioMqtt)
+    m.version, m.buf, m.pid, m.pending = 4, b"", 0, []
+    m.sock = BioSock(kd.port, ctx, session=sess,
+                     pipelined=bytes([0x10]) + varint(len(body)) + body)
+    check(m.sock.obj.session_reused, "TLS 1.2 session resumed")
+    check(m.connack(expect=0) == 0, "CONNACK for the CONNECT sent with the Finished")
+    check(m.subscribe(("rec/resume", 0)) == [0], "resumed connection works")
+    m.disconnect()
+    h1 = handoff_metric(kd)
+    return h0, h1
+
+
 def slow_reader_test(kd, cf, kf, pub):
     """A subscriber that reads nothing while 1.2 MB flow to it (the socket fills, records
     wait in keylinkd), then reads everything: all of it, in order, intact."""
@@ -603,6 +630,10 @@ def run(records):
         print("server-side closes ok")
         slow_reader_test(kd, cf, kf, sub)
         print("slow reader ok")
+        h0, h1 = resumed_test(kd, cf, kf)
+        if h0 is not None and records != "openssl":
+            check(h1 == h0 + 1, f"the resumed connection was handed off: {h0} -> {h1}")
+        print("resumed session with pipelined CONNECT ok")
 
         watch = Mqtt(kd.port, kd.tls(cf, kf, "1.3"), version=4)
         watch.connect("rec-watch", expect=0)
