@@ -1,10 +1,15 @@
 # The data plane's TLS 1.2 record layer, end to end against keylinkd, with the client's
-# records in our hands (ssl.MemoryBIO over a raw socket): big messages spanning many records
-# both ways, records dribbled byte by byte and many in one write, a flipped bit anywhere in a
-# record, replayed and reordered records, close_notify, max_fragment_length (openssl
+# records in our hands (ssl.MemoryBIO over a raw socket, keys from the key log): big
+# messages spanning many records both ways, records dribbled byte by byte and many in one
+# write, a flipped bit anywhere in a record, replayed, reordered and forged records (every
+# content type, oversized, short, bad headers, a ClientHello), close_notify both ways,
+# server-side ends, a slow reader, JWT and challenge logins without a client certificate,
+# a resumed session with the CONNECT behind the Finished, max_fragment_length (openssl
 # s_client -maxfraglen), a refused renegotiation, and the suites and versions that stay with
 # OpenSSL (TLS 1.3, CHACHA20, CCM). keylinkd hands AES-GCM TLS 1.2 connections to its own
-# record layer (cloud/tls_record.c); every behaviour here holds with and without it.
+# record layer (cloud/tls_record.c, docs/dataplane.md); everything here runs twice: handed
+# off (default) and with --tls-records openssl, and must behave the same.
+import base64
 import hashlib
 import hmac
 import json
@@ -17,13 +22,16 @@ import subprocess
 import sys
 import time
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dp_fixture import (KEYLINKD, Closed, Keylinkd, Mqtt, cert_id, check, fail,  # noqa: E402
-                        varint)
+from dp_fixture import (KEYLINKD, Closed, Keylinkd, Mqtt, b64url, cert_id, check,  # noqa: E402
+                        es256_jws, fail, varint)
 
 GCM128 = "ECDHE-ECDSA-AES128-GCM-SHA256"
+METHOD = "keylink-es256-challenge"
+AUD = "keylink-record-test"
 GCM256 = "ECDHE-ECDSA-AES256-GCM-SHA384"
 SRC = os.environ.get("KL_SRC_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 
@@ -406,6 +414,42 @@ def server_close_tests(kd, cf, kf, ca_key, ca):
     ends(m, "second CONNECT")
 
 
+def credentials_test(kd, ca_key, ca):
+    """No client certificate: the JWT password and the MQTT 5 challenge on handed-off
+    connections (the SSL object and its peer certificate are gone by CONNECT)."""
+    key, cert, _, _, _ = kd.device(ca_key, ca, "rec-jwt")
+    ctx = kd.tls(version="1.2")
+    ctx.set_ciphers(GCM128)
+    h0 = handoff_metric(kd)
+    t = int(time.time())
+    token = es256_jws(key, {"alg": "ES256", "typ": "JWT"}, {"iat": t, "exp": t + 3600, "aud": AUD})
+    m = BioMqtt(kd.port, ctx)
+    m.connect("rec-jwt", user="u", password=token, expect=0)
+    check(m.subscribe(("rec/jwt", 0)) == [0], "JWT connection subscribes")
+    m.publish("rec/jwt", b"jwt over our records")
+    check(m.recv()["payload"] == b"jwt over our records", "JWT connection gets its message")
+    m.disconnect()
+    kd.wait_log("client rec-jwt connected from 127.0.0.1 (jwt")
+    m = BioMqtt(kd.port, ctx, version=5)
+    check(m.connect("rec-jwt", user="u", password=b"not.a.jwt") == 0x86, "bad JWT: 0x86")
+    m.close()
+    m = BioMqtt(kd.port, ctx, version=5)
+    check(m.connect("rec-jwt") == 0x87, "no credentials at all: 0x87")
+    m.close()
+    # the MQTT 5 challenge
+    m = BioMqtt(kd.port, ctx, version=5)
+    r = m.connect("rec-jwt", cprops=[(0x15, METHOD)])
+    check(r[0] == "auth" and r[1] == 0x18, f"AUTH continue: {r}")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    claims = {"nonce": b64url(r[2][0x16]), "aud": AUD, "iat": int(time.time())}
+    hdr = {"alg": "ES256", "typ": "JWT", "x5c": [base64.b64encode(der).decode()]}
+    check(m.auth(0x18, METHOD, es256_jws(key, hdr, claims).encode()) == 0, "challenge accepted")
+    check(m.publish("rec/jwt", b"c", qos=1) in (0, 0x10), "PUBACK after the challenge")
+    m.disconnect()
+    kd.wait_log("client rec-jwt connected from 127.0.0.1 (challenge")
+    return h0, handoff_metric(kd)
+
+
 def resumed_test(kd, cf, kf):
     """A resumed TLS 1.2 session (abbreviated handshake) whose CONNECT travels in the same
     segment as the client's Finished: keylinkd must find it after the handshake."""
@@ -597,7 +641,8 @@ def stay_on_openssl(kd, cf, kf, sub):
 def run(records):
     """The whole list with keylinkd protecting the AES-GCM records itself (records None:
     the default) or with --tls-records openssl (nothing handed off)."""
-    args = ["--connect-timeout", "3000"] + (["--tls-records", records] if records else [])
+    args = ["--connect-timeout", "3000", "--audience", AUD]
+    args += ["--tls-records", records] if records else []
     kd = Keylinkd(args=args)
     sub = watch = None
     try:
@@ -630,6 +675,10 @@ def run(records):
         print("server-side closes ok")
         slow_reader_test(kd, cf, kf, sub)
         print("slow reader ok")
+        h0, h1 = credentials_test(kd, ca_key, ca)
+        if h0 is not None and records != "openssl":
+            check(h1 == h0 + 4, f"the 4 connections without a certificate: {h0} -> {h1}")
+        print("JWT and challenge ok")
         h0, h1 = resumed_test(kd, cf, kf)
         if h0 is not None and records != "openssl":
             check(h1 == h0 + 1, f"the resumed connection was handed off: {h0} -> {h1}")
