@@ -75,7 +75,9 @@ J["physical_limit"] = lim
 
 # ---- handshakes -------------------------------------------------------------------------
 hs = {}
-for b in B:
+# keylinkd-openssl: keylinkd with --tls-records openssl (no record layer hand-off)
+HB = B + tuple(b for b in ("keylinkd-openssl",) if any(k[0] == "handshake" and k[1] == b for k in vals))
+for b in HB:
     rate, cpu = med("handshake", b, "rate"), med("handshake", b, "cpu_ms")
     hs[b] = {"handshakes_per_s": rate, "cpu_ms_per_handshake": cpu,
              "handshakes_per_cpu_s": 1000.0 / cpu if cpu else None,
@@ -167,11 +169,13 @@ w("")
 w("## Full mutual-TLS handshakes + MQTT CONNECT")
 w("")
 w("2 generator processes, 16 handshakes in flight each; CPU is the broker's utime+stime "
-  "(/proc/PID/stat) over the run divided by the handshakes completed.")
+  "(/proc/PID/stat) over the run divided by the handshakes completed."
+  + (" `keylinkd-openssl` (`--tls-records openssl`, measured after the others) shows what the "
+     "record layer hand-off costs or saves per handshake." if "keylinkd-openssl" in hs else ""))
 w("")
 w("| broker | handshakes/s | server CPU per handshake | handshakes per server CPU-second | p50 latency | share of the physical limit | raw ECDSA/ECDH share of server CPU | errors |")
 w("|---|---|---|---|---|---|---|---|")
-for b in B:
+for b in HB:
     h = hs[b]
     w(f"| {b} | {f(h['handshakes_per_s'])} | {f(h['cpu_ms_per_handshake'], 3)} ms | "
       f"{f(h['handshakes_per_cpu_s'], 0)} | {f(h['p50_ms'], 1)} ms | "

@@ -177,6 +177,11 @@ wait_lg() { local j; for j in $(jobs -p); do case " $PIDS " in *" $j "*) ;; *) w
 want hs && for r in $(seq "$RUNS"); do
   hs_round keylinkd "$r"; hs_round mosquitto "$r"
 done
+if want hs; then # what the record hand-off costs a handshake: the same with OpenSSL's records
+  restart keylinkd-openssl
+  for r in $(seq "$RUNS"); do hs_round keylinkd-openssl "$r"; done
+  restart keylinkd
+fi
 
 if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null; then
   # where each broker's handshake CPU goes: inclusive shares of the OpenSSL entry points
@@ -191,7 +196,7 @@ if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null; then
     perf report -i "$T/$b.perf" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' >"$T/$b.dso"
     {
       echo "== $b: inclusive share of samples (perf record -F 999 --call-graph dwarf, 6 s of handshakes)"
-      awk '{print $1, $4}' "$T/$b.prof" | grep -E ' (ASN1_item_d2i_ex|OSSL_DECODER_CTX_new_for_pkey|EC_POINT_mul|EVP_PKEY_generate|EVP_PKEY_derive|EVP_PKEY_derive_set_peer_ex|EVP_DigestSignFinal|EVP_DigestVerifyFinal|X509_verify_cert|EC_GROUP_new_by_curve_name_ex|SSL_free|SSL_new|SSL_do_handshake|SSL_accept|SSL_read|SSL_write|kl_auth_certificate|kl_tls_verify_cb|kl_handle_connect|kl_event_presence|conn_free|accept_all|malloc|_int_malloc|_int_free|cfree@GLIBC_2.2.5|__GI___libc_write|epoll_wait|accept4|__close)$' | awk '!seen[$2]++ {printf "%8s  %s\n", $1, $2}'
+      awk '{print $1, $4}' "$T/$b.prof" | grep -E ' (ASN1_item_d2i_ex|OSSL_DECODER_CTX_new_for_pkey|EC_POINT_mul|EVP_PKEY_generate|EVP_PKEY_derive|EVP_PKEY_derive_set_peer_ex|EVP_DigestSignFinal|EVP_DigestVerifyFinal|X509_verify_cert|EC_GROUP_new_by_curve_name_ex|SSL_free|SSL_new|SSL_do_handshake|SSL_accept|SSL_read|SSL_write|kl_auth_certificate|kl_tls_verify_cb|kl_conn_handoff|kl_trec_from_ssl|EVP_KDF_derive|kl_handle_connect|kl_event_presence|conn_free|accept_all|malloc|_int_malloc|_int_free|cfree@GLIBC_2.2.5|__GI___libc_write|epoll_wait|accept4|__close)$' | awk '!seen[$2]++ {printf "%8s  %s\n", $1, $2}'
       echo "-- by library (self):"
       awk '{printf "%8s  %s\n", $1, $2}' "$T/$b.dso" | head -8
       echo

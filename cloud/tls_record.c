@@ -1,6 +1,7 @@
 /* TLS 1.2 AES-GCM records after OpenSSL's handshake (tls_record.h): key derivation from
  * the session, record header checks, open and seal. Every byte of a record is the peer's
  * and is checked before it is used; a record whose tag fails leaves nothing behind. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -42,6 +43,14 @@ void kl_trec_wipe(struct kl_trec *t)
     OPENSSL_cleanse(t, sizeof *t);
 }
 
+/* fetched once: a fetch per handshake walks OpenSSL 3.0's provider tables under a lock */
+static EVP_KDF *g_prf;
+static pthread_once_t g_prf_once = PTHREAD_ONCE_INIT;
+static void prf_fetch(void)
+{
+    g_prf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_TLS1_PRF, NULL);
+}
+
 /* RFC 5246 6.3: key_block = PRF(master_secret, "key expansion", server_random +
  * client_random), with the suite's PRF hash; OpenSSL's TLS1-PRF does the arithmetic. */
 static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t out_len)
@@ -58,8 +67,8 @@ static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t out_len)
         OPENSSL_cleanse(ms, sizeof ms);
         return -1;
     }
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_TLS1_PRF, NULL);
-    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    pthread_once(&g_prf_once, prf_fetch);
+    EVP_KDF_CTX *kc = g_prf ? EVP_KDF_CTX_new(g_prf) : NULL;
     if (kc) {
         OSSL_PARAM params[] = {
             OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)EVP_MD_get0_name(md),
@@ -71,7 +80,6 @@ static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t out_len)
         if (EVP_KDF_derive(kc, out, out_len, params) == 1) rc = 0;
     }
     EVP_KDF_CTX_free(kc);
-    EVP_KDF_free(kdf);
     OPENSSL_cleanse(ms, sizeof ms);
     OPENSSL_cleanse(seed, sizeof seed);
     return rc;
