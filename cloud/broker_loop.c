@@ -98,8 +98,22 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
     free(c->pending);
     if (c->client_id != c->cid_small) free(c->client_id);
     OPENSSL_cleanse(c->nonce, sizeof c->nonce);
-    free(c);
+    /* the rest of this epoll batch may still name c (the mailbox can close a connection
+     * whose own event comes later in the batch): it is freed once the batch is done */
+    c->dead = 1;
+    c->prev = NULL;
+    c->next = w->dead;
+    w->dead = c;
     atomic_fetch_sub(&dp->m.conns, 1);
+}
+
+static void reap(struct kl_worker *w)
+{
+    while (w->dead) {
+        struct kl_conn *c = w->dead;
+        w->dead = c->next;
+        free(c);
+    }
 }
 
 void kl_conn_close(struct kl_conn *c, int rc, const char *why)
@@ -544,7 +558,7 @@ static void *worker_main(void *arg)
                 accept_all(w, w->dev_lfd, 1);
             else if (p == &w->evfd)
                 mailbox(w);
-            else
+            else if (!((struct kl_conn *)p)->dead)
                 conn_io(w, p, evs[i].events);
         }
         now = kl_dp_now_ms();
@@ -552,12 +566,14 @@ static void *worker_main(void *arg)
             tick(w, now);
             w->next_tick = now + TICK_MS;
         }
+        reap(w);
     }
     while (w->conns) {
         w->conns->graceful = 1; /* a server shutdown publishes no wills */
         w->conns->disc_rc = KL_RC_SHUTTING_DOWN;
         conn_free(w, w->conns);
     }
+    reap(w);
     return NULL;
 }
 

@@ -567,6 +567,7 @@ struct kl_conn {
     uint8_t *tpend; /* sealed records the socket has not taken yet */
     uint32_t tpend_len, tpend_off;
     uint8_t tls_done;  /* a fatal alert went either way: no more records */
+    uint8_t dead;      /* closed; memory freed at the end of the worker's epoll batch */
     uint8_t peer_cert; /* the client authenticated with a certificate */
     uint8_t state, version, dev, epout, graceful, announced;
     uint8_t pump_more; /* the queue stopped at the output buffer's threshold */
@@ -605,6 +606,7 @@ struct kl_worker {
     pthread_mutex_t mb_lock;
     struct kl_conn *mb_head;
     struct kl_conn *conns;
+    struct kl_conn *dead; /* closed in this epoll batch, chained by next; freed after it */
     size_t nconns;
     uint8_t *scratch; /* received bytes: plaintext from OpenSSL, or records opened in place */
     size_t scratch_cap;

@@ -511,6 +511,46 @@ def hostile(kd):
     ok.disconnect()
 
 
+def vanishing_subscribers(kd):
+    """Subscribers that vanish (RST) while a publisher floods their topic: the worker's mailbox
+    closes such a connection while its own socket event may still be in the same epoll batch;
+    the connection must not be touched after it is closed (a use-after-free once; the
+    sanitizer build catches a regression). TLS 1.2, so the records are keylinkd's."""
+    import struct
+    import threading
+    kd.policy("vanish-all", [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}])
+    ca_key, ca, _ = kd.register_ca("vanish CA")
+    _, _, _, kf, cf = kd.device(ca_key, ca, "vanish1", policy="vanish-all")
+    pub = Mqtt(kd.port, kd.tls(cf, kf, "1.2"), version=4)
+    pub.connect("v-pub", expect=0)
+    stop = []
+
+    def flood():
+        while not stop:
+            try:
+                pub.publish("v/t", os.urandom(3000))
+            except (OSError, Closed):
+                return
+    th = threading.Thread(target=flood)
+    th.start()
+    try:
+        for i in range(150):
+            s = Mqtt(kd.port, kd.tls(cf, kf, "1.2"), version=4)
+            s.connect(f"v-sub{i % 4}", expect=0)
+            s.send(8, 2, struct.pack(">H", 1) + mstr("v/t") + b"\x00")
+            time.sleep(0.005)
+            s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.sock.close()
+            check(kd.proc.poll() is None, f"keylinkd died after {i + 1} vanished subscribers")
+    finally:
+        stop.append(1)
+        th.join()
+    pub.close()
+    ok = dev(kd, "after-vanish", 5)
+    check(ok.publish("v/ok", "fine", qos=1) in (0, 0x10), "broker still serves")
+    ok.disconnect()
+
+
 def out_of_descriptors():
     """With its descriptors used up keylinkd pauses accepting, then serves again."""
     import resource
@@ -551,6 +591,7 @@ def main():
         presence(kd)
         timeouts(kd)
         hostile(kd)
+        vanishing_subscribers(kd)
         check(kd.metric("keylinkd_messages_in_total") > 1000, "messages in counted")
         check(kd.metric("keylinkd_messages_out_total") > 1000, "messages out counted")
         print("broker ok")
