@@ -14,6 +14,9 @@
 
 #define LVL_WARNING 1
 #define LVL_FATAL 2
+/* as OpenSSL: a peer may not keep a connection busy with records that carry nothing */
+#define MAX_EMPTY_RECORDS 32
+#define MAX_WARNING_ALERTS 5
 
 void kl_conn_handoff(struct kl_dp *dp, struct kl_conn *c)
 {
@@ -83,14 +86,35 @@ static int records(struct kl_worker *w, struct kl_conn *c, uint8_t *buf, size_t 
         }
         switch (type) {
         case KL_TREC_APPDATA:
+            if (!pn) {
+                if (++c->trec_empty > MAX_EMPTY_RECORDS) {
+                    kl_dp_log("%s: too many empty TLS records", who(c));
+                    send_alert(w, c, LVL_FATAL, KL_TREC_AD_UNEXPECTED_MESSAGE);
+                    return -1;
+                }
+                break;
+            }
+            c->trec_empty = c->trec_warns = 0;
             atomic_fetch_add_explicit(&dp->m.bytes_in, (long)pn, memory_order_relaxed);
-            if (pn && kl_conn_feed(w, c, pt, pn)) return -1;
+            if (kl_conn_feed(w, c, pt, pn)) return -1;
             break;
         case KL_TREC_ALERT:
-            /* close_notify is answered with ours (kl_trec_conn_end); any other alert ends
-             * the connection without an answer */
-            if (pn != 2 || pt[1] != KL_TREC_AD_CLOSE_NOTIFY) c->tls_done = 1;
-            return -1;
+            if (pn != 2 || (pt[0] != LVL_WARNING && pt[0] != LVL_FATAL)) {
+                send_alert(w, c, LVL_FATAL, KL_TREC_AD_DECODE_ERROR);
+                return -1;
+            }
+            /* close_notify is answered with ours (kl_trec_conn_end) */
+            if (pt[1] == KL_TREC_AD_CLOSE_NOTIFY) return -1;
+            if (pt[0] == LVL_FATAL) { /* ends it; nothing more is sent */
+                c->tls_done = 1;
+                return -1;
+            }
+            /* other warnings (user_canceled, ...) are ignored, as OpenSSL does, a few */
+            if (++c->trec_warns >= MAX_WARNING_ALERTS) {
+                send_alert(w, c, LVL_FATAL, KL_TREC_AD_UNEXPECTED_MESSAGE);
+                return -1;
+            }
+            break;
         case KL_TREC_HANDSHAKE:
             /* a ClientHello on an established connection: renegotiation, never done */
             kl_dp_log("%s: TLS renegotiation refused", who(c));

@@ -566,9 +566,10 @@ struct kl_conn {
     uint32_t thold_len;
     uint8_t *tpend; /* sealed records the socket has not taken yet */
     uint32_t tpend_len, tpend_off;
-    uint8_t tls_done;  /* a fatal alert went either way: no more records */
-    uint8_t dead;      /* closed; memory freed at the end of the worker's epoll batch */
-    uint8_t peer_cert; /* the client authenticated with a certificate */
+    uint8_t tls_done; /* a fatal alert went either way: no more records */
+    uint8_t dead;     /* closed; memory freed at the end of the worker's epoll batch */
+    uint8_t trec_empty, trec_warns; /* empty records / warning alerts in a row (bounded) */
+    uint8_t peer_cert;              /* the client authenticated with a certificate */
     uint8_t state, version, dev, epout, graceful, announced;
     uint8_t pump_more; /* the queue stopped at the output buffer's threshold */
     uint8_t disc_rc;   /* reason code the server closed it with (presence event), 0 = none */

@@ -332,6 +332,13 @@ def forged_tests(kd, cf, kf, sub):
     m.sock.tcp.sendall(m.sock.forge(23, pkt[:16384]))
     check(m.wait_for((13,))[0] == 13, "PINGRESP after a full 2^14-byte record")
     check(len(sub.recv()["payload"]) == 16384 - 2 - 3 - len(body), "its PUBLISH delivered")
+    # records that carry nothing are bounded as OpenSSL bounds them: 32 empty records in a
+    # row and 4 warning alerts (user_canceled) in a row are let through
+    m.sock.tcp.sendall(b"".join(m.sock.forge(23, b"") for _ in range(32)) + m.sock.forge(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after 32 empty records")
+    m.sock.tcp.sendall(b"".join(m.sock.forge(21, b"\x01\x5a") for _ in range(4)) +
+                       m.sock.forge(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after 4 user_canceled warnings")
     m.disconnect()
 
     def refused(what, rec, alerts):
@@ -346,6 +353,11 @@ def forged_tests(kd, cf, kf, sub):
     refused("heartbeat", lambda s: s.forge(24, b"\x01\x00\x10" + bytes(16)),
             ["unexpected message"])
     refused("a fatal alert from the client", lambda s: s.forge(21, b"\x02\x28"), ["eof"])
+    refused("33 empty records in a row",
+            lambda s: b"".join(s.forge(23, b"") for _ in range(33)), ["unexpected message"])
+    refused("5 warning alerts in a row",
+            lambda s: b"".join(s.forge(21, b"\x01\x5a") for _ in range(5)),
+            ["unexpected message"])
     # 2^14 + 1 bytes of plaintext under the right keys
     refused("plaintext over 2^14", lambda s: s.forge(23, bytes(16385)), ["record overflow"])
     # headers refused as soon as they arrive (no body follows)
