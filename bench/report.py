@@ -298,7 +298,7 @@ with open(os.path.join(out, "bench.md"), "w") as fh:
 dat = os.path.join(out, ".bench-plot.dat")
 rows = [("handshakes/s", k["handshakes_per_s"], m["handshakes_per_s"]),
         ("handshakes per\\nserver CPU-s", k["handshakes_per_cpu_s"], m["handshakes_per_cpu_s"])]
-mem_rows = [(f"{lv:,} connections", idle["keylinkd"]["levels"][str(lv)]["kib_per_connection"],
+mem_rows = [(f"{lv:,}\\nconnections", idle["keylinkd"]["levels"][str(lv)]["kib_per_connection"],
              idle["mosquitto"]["levels"][str(lv)]["kib_per_connection"]) for lv in levels]
 fan_rows = [(f"QoS{g.split('_')[1][1]} {g.split('_')[2]}B", d["keylinkd"]["msgs_per_s"],
              d["mosquitto"]["msgs_per_s"]) for g, d in fan.items()]

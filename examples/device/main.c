@@ -103,6 +103,16 @@ static void on_message(void *ctx, const struct kl_mq_msg *m)
     cmd_ready = 1;
 }
 
+/* The server's answer to one of our QoS 1 messages. Under MQTT 5 a reason code of 0x80 or
+ * more means it was refused and not delivered (0x87: the policy does not allow the topic). */
+static void on_done(void *ctx, uint16_t pid, uint8_t type, uint8_t reason)
+{
+    (void)ctx;
+    (void)type;
+    if (reason >= 0x80)
+        printf("message %u refused by the server: reason 0x%02x\n", (unsigned)pid, reason);
+}
+
 static void hang_up(void)
 {
     if (mq.connected) kl_mq_disconnect(&mq, 0, NULL);
@@ -139,7 +149,8 @@ static kl_status connect_all(const char *host, const char *port, const char *aut
                               .slots = slots,
                               .nslots = 8,
                               .on_message = on_message,
-                              .on_auth = on_auth};
+                              .on_auth = on_auth,
+                              .on_done = on_done};
     kl_mq_transport_tls(&tls, &mc.tr);
     kl_mq_init(&mq, &mc);
     struct kl_mq_props cp = {0};

@@ -176,6 +176,11 @@ grep -q "^refused-telemetry seq=1 topic=dt/DEV1/telemetry reason=not authorized 
   || fail "run did not log the refusal: $(cat "$T/run6.out")"
 grep -q "^telemetry seq=" "$T/run6.out" && fail "run logged refused telemetry as sent: $(cat "$T/run6.out")"
 grep -q "^stopped telemetry=0 " "$T/run6.out" || fail "run counted refused telemetry: $(tail -1 "$T/run6.out")"
+# the example program reports refused telemetry too (MQTT 5 PUBACK 0x87, through on_done)
+"$B/kl-example-device" "unix:$sock" localhost "$lp" DEV1 challenge "$AUD" >"$T/ex2.out" 2>&1 & exp=$!
+wait_for grep -q "^message [0-9]* refused by the server: reason 0x87" "$T/ex2.out" \
+  || fail "example did not report the refusal: $(cat "$T/ex2.out")"
+kill -TERM $exp; wait $exp || fail "example did not stop cleanly after a refusal"
 # run: a refused command subscription (SUBACK 0x87) is a failed connect, not "subscribed"
 echo '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/cmd/DEV1/*"}]}' >"$T/deny2.json"
 iot create-policy --policy-name deny-cmd --policy-document "file://$T/deny2.json" >/dev/null || fail "deny-cmd policy"
