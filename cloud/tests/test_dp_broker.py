@@ -108,11 +108,9 @@ def wills(kd):
     # MQTT 5 Will Delay Interval: sent after the delay, not at all when the client is back
     d = dev(kd, "wd", 5, cprops=[(0x11, 30)], will=("will/d", b"late", 1, False, [(0x18, 1)]))
     d.close()
-    s.no_message(0.6)
-    t0 = time.time()
-    got = s.recv(4)
+    s.no_message(0.6)  # not at once...
+    got = s.recv(15)  # ...but after its delay (how soon is not asserted: the machine is shared)
     check(got["payload"] == b"late", f"delayed will: {got}")
-    check(time.time() - t0 < 2.5, "delayed will within a second of its delay")
     d = dev(kd, "wd2", 5, cprops=[(0x11, 30)], will=("will/d2", b"never", 1, False, [(0x18, 2)]))
     d.close()
     time.sleep(0.3)
@@ -395,7 +393,10 @@ def timeouts(kd):
     s.settimeout(5)
     check(s.recv(10) == b"", "silent client closed")
     dt = time.time() - t0
-    check(1.2 < dt < 2.5, f"silent client dropped after {dt:.2f}s")
+    # not before the 1.5 s deadline; the upper bounds only need to be well under what a
+    # deadline that never fired (or one extended by the dribble: 4.8 s) would give, with
+    # slack for a busy machine
+    check(1.2 < dt < 4.0, f"silent client dropped after {dt:.2f}s")
     # slowloris: a CONNECT dribbled byte by byte does not extend the deadline
     s = socket.create_connection(("127.0.0.1", kd.dev_port))
     pkt = bytes([0x10, 16]) + mstr("MQTT") + bytes([4, 2, 0, 60]) + mstr("slow")
@@ -407,13 +408,13 @@ def timeouts(kd):
     except OSError:
         pass
     dt = time.time() - t0
-    check(dt < 2.6, f"slow CONNECT dropped after {dt:.2f}s")
+    check(dt < 4.0, f"slow CONNECT dropped after {dt:.2f}s")
     # TLS listener: TCP open but no handshake (half-open), then handshake but no CONNECT
     t0 = time.time()
     s = socket.create_connection(("127.0.0.1", kd.port))
     s.settimeout(5)
     check(s.recv(10) == b"", "no TLS handshake: closed")
-    check(time.time() - t0 < 2.5, "handshake timeout")
+    check(time.time() - t0 < 4.0, "handshake timeout")
     ctx = ssl.create_default_context(cafile=kd.root_ca)
     t0 = time.time()
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", kd.port)),
@@ -423,7 +424,7 @@ def timeouts(kd):
         check(s.recv(10) == b"", "TLS without CONNECT closed")
     except (ssl.SSLError, ConnectionResetError):
         pass
-    check(time.time() - t0 < 2.5, "CONNECT timeout after TLS")
+    check(time.time() - t0 < 4.0, "CONNECT timeout after TLS")
     kd.wait_log("timeout after 1500 ms, dropped")
     check(kd.metric("keylinkd_timeouts_total") >= 4, "timeouts counted")
 
