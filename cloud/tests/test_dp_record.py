@@ -5,8 +5,11 @@
 # content type, oversized, short, bad headers, a ClientHello), close_notify both ways,
 # server-side ends, a slow reader, JWT and challenge logins without a client certificate,
 # a resumed session with the CONNECT behind the Finished, max_fragment_length (openssl
-# s_client -maxfraglen), a refused renegotiation, and the suites and versions that stay with
-# OpenSSL (TLS 1.3, CHACHA20, CCM). keylinkd hands AES-GCM TLS 1.2 connections to its own
+# s_client -maxfraglen), a refused renegotiation, and the suites that stay with OpenSSL
+# (CHACHA20, CCM). TLS 1.3 (keys from CLIENT_TRAFFIC_SECRET_0 + HKDF-Expand-Label): both
+# AES-GCM suites through s_client, flipped bits, replay, close_notify, padding, KeyUpdates
+# (forged, and s_client's k / K), refused records and handshake messages, resumption with a
+# ticket, CHACHA20 staying with OpenSSL. keylinkd hands AES-GCM connections to its own
 # record layer (cloud/tls_record.c, docs/dataplane.md); everything here runs twice: handed
 # off (default) and with --tls-records openssl, and must behave the same.
 import base64
@@ -22,8 +25,9 @@ import subprocess
 import sys
 import time
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dp_fixture import (KEYLINKD, Closed, Keylinkd, Mqtt, b64url, cert_id, check,  # noqa: E402
@@ -34,6 +38,18 @@ METHOD = "keylink-es256-challenge"
 AUD = "keylink-record-test"
 GCM256 = "ECDHE-ECDSA-AES256-GCM-SHA384"
 SRC = os.environ.get("KL_SRC_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+S13_128 = "TLS_AES_128_GCM_SHA256"
+S13_256 = "TLS_AES_256_GCM_SHA384"
+CHACHA13 = "TLS_CHACHA20_POLY1305_SHA256"
+
+
+def hkdf_label(md, secret, label, n):
+    """HKDF-Expand-Label(secret, label, "", n), RFC 8446 7.1."""
+    full = b"tls13 " + label
+    info = struct.pack(">HB", n, len(full)) + full + b"\x00"
+    return HKDFExpand(md, n, info).derive(secret)
 
 
 class BioSock:
@@ -69,7 +85,11 @@ class BioSock:
                 self.tcp.sendall(d)
                 self._fill()
         last = self.out.read()  # the client's Finished (TLS 1.2) or nothing left
-        self.wseq = 1  # the client's Finished was record 0 under the new keys
+        # TLS 1.2: the client's Finished was record 0 under the new keys; TLS 1.3: the
+        # application traffic keys start at 0
+        self.tls13 = self.obj.version() == "TLSv1.3"
+        self.wseq = 0 if self.tls13 else 1
+        self.secret13 = None
         if pipelined:  # application data in the same segment as the Finished
             last += self.seal(pipelined)
         self.tcp.sendall(last)
@@ -133,6 +153,43 @@ class BioSock:
         self.wseq += 1
         n = len(body) if length is None else length
         return bytes([typ]) + version + struct.pack(">H", n) + body
+
+    def _hash13(self):
+        name = self.obj.cipher()[0]
+        return (hashes.SHA384() if name.endswith("SHA384") else hashes.SHA256(),
+                32 if "AES_256" in name else 16)
+
+    def keys13(self):
+        """TLS 1.3: the client's writing key and iv from CLIENT_TRAFFIC_SECRET_0 in the key
+        log (or the secret after our forged KeyUpdates): HKDF-Expand-Label, RFC 8446 7.3."""
+        md, klen = self._hash13()
+        if self.secret13 is None:
+            want = self.client_random.hex()
+            with open(self.keylog) as f:
+                sec = [ln.split()[2] for ln in f
+                       if ln.startswith("CLIENT_TRAFFIC_SECRET_0 " + want)]
+            check(len(sec) == 1, "client traffic secret in the key log")
+            self.secret13 = bytes.fromhex(sec[0])
+        return (hkdf_label(md, self.secret13, b"key", klen),
+                hkdf_label(md, self.secret13, b"iv", 12))
+
+    def forge13(self, typ, plain=b"", pad=0, outer=23, inner=None):
+        """A TLS 1.3 record under the client's keys at the next sequence number: inner
+        content type typ, pad zeros (inner: the whole TLSInnerPlaintext as given)."""
+        key, iv = self.keys13()
+        inner = plain + bytes([typ]) + bytes(pad) if inner is None else inner
+        hdr = bytes([outer, 3, 3]) + struct.pack(">H", len(inner) + 16)
+        nonce = bytes(a ^ b for a, b in zip(iv, struct.pack(">Q", self.wseq).rjust(12, b"\0")))
+        self.wseq += 1
+        return hdr + AESGCM(key).encrypt(nonce, inner, hdr)
+
+    def key_update13(self, requested):
+        """A forged KeyUpdate; the records after it are forged under the next secret."""
+        rec = self.forge13(22, b"\x18\x00\x00\x01" + bytes([requested]))
+        md, _ = self._hash13()
+        self.secret13 = hkdf_label(md, self.secret13, b"traffic upd", md.digest_size)
+        self.wseq = 0
+        return rec
 
     def sendall(self, plain):
         self.tcp.sendall(self.seal(plain))
@@ -631,9 +688,9 @@ def renegotiation_test(kd, cf, kf):
 
 
 def stay_on_openssl(kd, cf, kf, sub):
-    """(g) TLS 1.3, CHACHA20 and CCM keep working (OpenSSL protects their records)."""
-    cases = [("1.3", None), ("1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"),
-             ("1.2", "ECDHE-ECDSA-AES128-CCM")]
+    """(g) TLS 1.2 CHACHA20 and CCM keep working (OpenSSL protects their records); TLS 1.3
+    AES-GCM is handed off (the tests above), TLS 1.3 CHACHA20 stays (chacha13_test)."""
+    cases = [("1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"), ("1.2", "ECDHE-ECDSA-AES128-CCM")]
     for ver, ciphers in cases:
         ctx = kd.tls(cf, kf, ver)
         if ciphers:
@@ -650,6 +707,263 @@ def stay_on_openssl(kd, cf, kf, sub):
         m.disconnect()
 
 
+# ---- TLS 1.3 (RFC 8446): AES-GCM handed off too, CHACHA20 stays with OpenSSL ----
+
+def handoff13(records):
+    """Whether keylinkd hands TLS 1.3 AES-GCM off: not with --tls-records openssl, nor
+    before the key log hook is in tls_server.c."""
+    with open(os.path.join(SRC, "cloud", "tls_server.c")) as f:
+        return records != "openssl" and "kl_trec_keylog" in f.read()
+
+
+def tls13(kd, cf, kf):
+    ctx = kd.tls(cf, kf, "1.3")
+    ctx.keylog_filename = os.path.join(kd.tmp, "keylog")
+    return ctx
+
+
+def connected13(kd, cf, kf, cid, version=4):
+    m = BioMqtt(kd.port, tls13(kd, cf, kf), version)
+    check(m.sock.cipher()[1] == "TLSv1.3" and m.sock.cipher()[0] in (S13_128, S13_256),
+          f"negotiated {m.sock.cipher()}")
+    m.connect(cid, expect=0)
+    return m
+
+
+def s_client13(kd, cf, kf, suite, extra):
+    return subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{kd.port}",
+                             "-servername", "localhost", "-CAfile", kd.root_ca, "-cert", cf,
+                             "-key", kf, "-tls1_3", "-ciphersuites", suite] + extra,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+
+
+def mqtt_connect(cid):
+    body = struct.pack(">H", 4) + b"MQTT" + bytes([4, 2]) + struct.pack(">H", 60)
+    body += struct.pack(">H", len(cid)) + cid.encode()
+    return bytes([0x10]) + varint(len(body)) + body
+
+
+def mqtt_subscribe(topic):
+    body = struct.pack(">H", 1) + struct.pack(">H", len(topic)) + topic.encode() + b"\x00"
+    return bytes([0x82]) + varint(len(body)) + body
+
+
+def mqtt_publish(topic, payload):
+    body = pub_body(topic, payload)
+    return bytes([0x30]) + varint(len(body)) + body
+
+
+def big13_test(kd, cf, kf, suite, records):
+    """(a) 100 KiB out and back through openssl s_client with one TLS 1.3 suite (the ssl
+    module cannot pick TLS 1.3 suites); counted as a hand-off unless --tls-records openssl."""
+    h0 = handoff_metric(kd)
+    p = s_client13(kd, cf, kf, suite, ["-quiet"])
+    try:
+        p.stdin.write(mqtt_connect("rec13-big"))
+        p.stdin.flush()
+        check(b"\x20\x02\x00\x00" in read_until(p, b"\x20\x02\x00\x00"), f"CONNACK over {suite}")
+        p.stdin.write(mqtt_subscribe("rec/b13"))
+        p.stdin.flush()
+        check(b"\x90\x03\x00\x01\x00" in read_until(p, b"\x90\x03\x00\x01\x00"), "SUBACK")
+        payload = bytes((i * 13 + 5) & 0xFF for i in range(100 * 1024))
+        p.stdin.write(mqtt_publish("rec/b13", payload))
+        p.stdin.flush()
+        check(payload in read_until(p, payload), f"100 KiB back over {suite}")
+        check(p.poll() is None, "s_client still connected")
+    finally:
+        out, _ = stop(p)
+    check(b"error" not in out.lower(), f"s_client errors: {out.decode(errors='replace')[-800:]}")
+    h1 = handoff_metric(kd)
+    if h0 is not None:
+        want = h0 + handoff13(records)
+        check(h1 == want, f"{suite}: hand-offs {h0} -> {h1}, want {want}")
+
+
+def bio13_tests(kd, cf, kf, sub):
+    """The ssl module's TLS 1.3 client (the server's first suite) with its records in our
+    hands and keys from CLIENT_TRAFFIC_SECRET_0: big messages, flipped bits, replay,
+    close_notify, and records forged under the connection's keys."""
+    PING = b"\xc0\x00"
+    m = connected13(kd, cf, kf, "rec13")
+    check(m.subscribe(("rec/b13", 1)) == [1], "suback")
+    payload = os.urandom(70000)
+    check(m.publish("rec/b13", payload, qos=1) == 0, "puback for 70 KB")
+    check(m.recv()["payload"] == payload, "70 KB back over TLS 1.3")
+    for typ, ln in m.sock.records:
+        check(typ == 23 and ln <= 16384 + 256, f"TLS 1.3 server record {typ} {ln}")
+    raw = m.raw(3, 0, pub_body("rec/b13", payload[:20000]))
+    for i in range(0, len(raw), 997):
+        m.sock.tcp.sendall(raw[i:i + 997])
+    check(m.recv()["payload"] == payload[:20000], "dribbled TLS 1.3 PUBLISH")
+    m.disconnect()
+
+    # flipped bits: a PINGREQ record is 5 + 2 + 1 + 16 bytes
+    for pos, bit in ((0, 0), (1, 1), (2, 0), (5, 3), (6, 7), (7, 0), (12, 4), (23, 7)):
+        m = connected13(kd, cf, kf, "rec13-flip")
+        rec = bytearray(m.raw(12, 0, b""))
+        check(len(rec) == 24, f"a TLS 1.3 PINGREQ record is 24 bytes, got {len(rec)}")
+        rec[pos] ^= 1 << bit
+        m.sock.tcp.sendall(bytes(rec))
+        why = m.expect_closed(f"TLS 1.3 PINGREQ with byte {pos} bit {bit} flipped")
+        want = "bad record mac" if pos >= 5 else "alert"
+        check(want in why.lower(), f"TLS 1.3 byte {pos} bit {bit}: {want} expected, got {why}")
+        m.close()
+    # replay: the original is delivered, the copy ends the connection
+    m = connected13(kd, cf, kf, "rec13-replay")
+    rec = m.raw(3, 0, pub_body("rec/sub", b"once 1.3"))
+    m.sock.tcp.sendall(rec)
+    check(sub.recv()["payload"] == b"once 1.3", "the original TLS 1.3 record is delivered")
+    m.sock.tcp.sendall(rec)
+    check("bad record mac" in m.expect_closed("replayed TLS 1.3 record").lower(),
+          "bad_record_mac for a replay")
+    m.close()
+    sub.no_message(0.3)
+
+    # close_notify: answered with keylinkd's own, nothing else
+    m = connected13(kd, cf, kf, "rec13-close")
+    try:
+        m.sock.obj.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    n0 = len(m.sock.records)
+    m.sock.tcp.sendall(m.sock.out.read())
+    check(m.sock.recv(100) == b"" and m.sock.clean_close, "close_notify answered")
+    for typ, ln in m.sock.records[n0:]:
+        check(typ == 23 and ln == 2 + 1 + 16, f"only a close_notify back: {typ} {ln}")
+    m.close()
+
+    # accepted: padding, an empty record, 4 user_canceled warnings, forged KeyUpdates (the
+    # server's answer to a requested one comes under its next key: the ssl module reads it)
+    m = connected13(kd, cf, kf, "rec13-forge")
+    s = m.sock
+    s.tcp.sendall(s.forge13(23, PING, pad=1000) + s.forge13(23, b"", pad=50) + s.forge13(23, PING))
+    check(m.wait_for((13,))[0] == 13 and m.wait_for((13,))[0] == 13, "PINGRESPs for padded records")
+    s.tcp.sendall(b"".join(s.forge13(21, b"\x01\x5a") for _ in range(4)) + s.forge13(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after 4 user_canceled warnings")
+    for requested in (0, 1, 1, 0, 1):
+        n0 = len(s.records)
+        s.tcp.sendall(s.key_update13(requested) + s.forge13(23, PING))
+        check(m.wait_for((13,))[0] == 13, f"PINGRESP after a KeyUpdate (requested {requested})")
+        kus = [r for r in s.records[n0:] if r == (23, 5 + 1 + 16)]
+        check(len(kus) == requested, f"keylinkd's KeyUpdate answers: {s.records[n0:]}")
+    s.tcp.sendall(s.key_update13(0) + s.key_update13(1) + s.key_update13(0) +
+                  s.forge13(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after 3 KeyUpdates in a row")
+    m.disconnect()
+
+    def refused(what, make, alerts):
+        m = connected13(kd, cf, kf, "rec13-forge")
+        m.sock.tcp.sendall(make(m.sock))
+        why = m.expect_closed(what).lower()
+        check(any(a in why for a in alerts), f"{what}: alert {alerts} expected, got {why}")
+        m.close()
+
+    UM = ["unexpected message"]
+    refused("TLS 1.3 inner plaintext of zeros", lambda s: s.forge13(0, inner=bytes(20)), UM)
+    refused("TLS 1.3 outer type handshake", lambda s: s.forge13(23, PING, outer=22), UM)
+    refused("TLS 1.3 change_cipher_spec after the handshake", lambda s: b"\x14\x03\x03\x00\x01\x01",
+            UM)
+    refused("TLS 1.3 sealed change_cipher_spec", lambda s: s.forge13(20, b"\x01"), UM)
+    refused("TLS 1.3 NewSessionTicket from the client",
+            lambda s: s.forge13(22, b"\x04\x00\x00\x05" + bytes(5)), UM)
+    ch = b"\x03\x03" + os.urandom(32) + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    refused("TLS 1.3 ClientHello after the handshake",
+            lambda s: s.forge13(22, b"\x01" + len(ch).to_bytes(3, "big") + ch), UM)
+    refused("TLS 1.3 KeyUpdate request 2",
+            lambda s: s.forge13(22, b"\x18\x00\x00\x01\x02"), ["illegal parameter"])
+    refused("TLS 1.3 KeyUpdate of length 2",
+            lambda s: s.forge13(22, b"\x18\x00\x00\x02\x00\x00"),
+            ["decode error", "illegal parameter"])  # OpenSSL 3.0 itself: illegal_parameter
+    refused("TLS 1.3 KeyUpdate with a trailing byte",
+            lambda s: s.forge13(22, b"\x18\x00\x00\x01\x00\x00"),
+            ["decode error", "unexpected message"])
+    refused("TLS 1.3 content over 2^14", lambda s: s.forge13(23, bytes(16385)), ["record overflow"])
+    refused("TLS 1.3 ciphertext over 2^14 + 256",
+            lambda s: s.forge13(23, PING, pad=16384 + 256 - 16 - 3 + 1), ["record overflow"])
+    refused("TLS 1.3 5 user_canceled warnings",
+            lambda s: b"".join(s.forge13(21, b"\x01\x5a") for _ in range(5)), UM)
+    refused("TLS 1.3 warning alert other than user_canceled",
+            lambda s: s.forge13(21, b"\x01\x2a") + s.forge13(23, PING), ["eof", "reset"])
+    sub.no_message(0.3)
+
+
+def key_update_s_client(kd, cf, kf, suite):
+    """openssl s_client's own KeyUpdates: 'k' (update_not_requested) and 'K' (requested),
+    each followed by a PUBLISH that comes back through keylinkd."""
+    p = s_client13(kd, cf, kf, suite, ["-msg"])
+    try:
+        p.stdin.write(mqtt_connect("rec13-ku"))
+        p.stdin.flush()
+        check(b"\x20\x02\x00\x00" in read_until(p, b"\x20\x02\x00\x00"), "CONNACK")
+        p.stdin.write(mqtt_subscribe("rec/ku"))
+        p.stdin.flush()
+        check(b"\x90\x03\x00\x01\x00" in read_until(p, b"\x90\x03\x00\x01\x00"), "SUBACK")
+        text = b""
+        for i, cmd in enumerate((b"k\n", b"K\n", b"K\n", b"k\n")):
+            p.stdin.write(cmd)
+            p.stdin.flush()
+            text += read_until(p, b"KEYUPDATE")
+            marker = b"after key update %d " % i + os.urandom(8).hex().encode()
+            p.stdin.write(mqtt_publish("rec/ku", marker))
+            p.stdin.flush()
+            got = read_until(p, marker)
+            check(marker in got, f"message after KeyUpdate {cmd!r} comes back")
+            text += got
+        check(p.poll() is None, "s_client still connected after 4 KeyUpdates")
+    finally:
+        out, _ = stop(p)
+    text = (text + out).decode(errors="replace")
+    sent = [ln for ln in text.splitlines() if ln.startswith(">>>") and "KeyUpdate" in ln]
+    got = [ln for ln in text.splitlines() if ln.startswith("<<<") and "KeyUpdate" in ln]
+    check(len(sent) == 4, f"s_client sent 4 KeyUpdates: {sent}")
+    check(len(got) == 2, f"keylinkd answered the 2 requested ones: {got}")
+    check("alert" not in text.lower(), "no alert")
+
+
+def resumed13_test(kd, cf, kf, records):
+    """A TLS 1.3 session resumed with its ticket (PSK): handed off like a full handshake."""
+    ctx = tls13(kd, cf, kf)
+    m = BioMqtt(kd.port, ctx)
+    m.connect("rec13-resume", expect=0)
+    sess = m.sock.obj.session
+    m.disconnect()
+    check(sess is not None and sess.has_ticket, "a TLS 1.3 ticket")
+    h0 = handoff_metric(kd)
+    m = BioMqtt.__new__(BioMqtt)
+    m.version, m.buf, m.pid, m.pending = 4, b"", 0, []
+    m.sock = BioSock(kd.port, ctx, session=sess)
+    check(m.sock.obj.session_reused, "TLS 1.3 session resumed")
+    m.connect("rec13-resume", expect=0)
+    check(m.subscribe(("rec/resume13", 0)) == [0], "resumed TLS 1.3 connection works")
+    m.publish("rec/resume13", b"r13")
+    check(m.recv()["payload"] == b"r13", "message over the resumed connection")
+    m.disconnect()
+    h1 = handoff_metric(kd)
+    if h0 is not None:
+        want = h0 + handoff13(records)
+        check(h1 == want, f"resumed TLS 1.3: hand-offs {h0} -> {h1}, want {want}")
+
+
+def chacha13_test(kd, cf, kf):
+    """TLS_CHACHA20_POLY1305_SHA256 stays with OpenSSL: works, not counted."""
+    h0 = handoff_metric(kd)
+    p = s_client13(kd, cf, kf, CHACHA13, ["-quiet"])
+    try:
+        p.stdin.write(mqtt_connect("rec13-chacha") + mqtt_subscribe("rec/cc"))
+        p.stdin.flush()
+        check(b"\x90\x03\x00\x01\x00" in read_until(p, b"\x90\x03\x00\x01\x00"), "SUBACK")
+        payload = os.urandom(30000)
+        p.stdin.write(mqtt_publish("rec/cc", payload))
+        p.stdin.flush()
+        check(payload in read_until(p, payload), "30 KB back over CHACHA20")
+    finally:
+        stop(p)
+    h1 = handoff_metric(kd)
+    if h0 is not None:
+        check(h1 == h0, f"CHACHA20 was not handed off: {h0} -> {h1}")
+
+
 def run(records):
     """The whole list with keylinkd protecting the AES-GCM records itself (records None:
     the default) or with --tls-records openssl (nothing handed off)."""
@@ -661,7 +975,7 @@ def run(records):
         kd.policy("all", [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}])
         ca_key, ca, _ = kd.register_ca("record test CA")
         _, _, _, kf, cf = kd.device(ca_key, ca, "rec1")
-        # the observer stays on TLS 1.3 (OpenSSL) throughout
+        # the observer is on TLS 1.3 (handed off too, unless --tls-records openssl)
         sub = Mqtt(kd.port, kd.tls(cf, kf, "1.3"), version=4)
         sub.connect("rec-observer", expect=0)
         check(sub.subscribe(("rec/sub", 0)) == [0], "observer subscribed")
@@ -707,14 +1021,26 @@ def run(records):
         renegotiation_test(kd, cf, kf)
         print("renegotiation refused ok")
 
+        for suite in (S13_128, S13_256):
+            big13_test(kd, cf, kf, suite, records)
+        print("TLS 1.3 big messages, both AES-GCM suites ok")
+        bio13_tests(kd, cf, kf, sub)
+        print("TLS 1.3 flipped bits, replay, close_notify, forged records ok")
+        key_update_s_client(kd, cf, kf, S13_128)
+        print("TLS 1.3 KeyUpdate (s_client k / K) ok")
+        resumed13_test(kd, cf, kf, records)
+        print("TLS 1.3 resumption ok")
+        chacha13_test(kd, cf, kf)
+        print("TLS 1.3 CHACHA20 stays with OpenSSL ok")
+
         h2 = handoff_metric(kd)
         stay_on_openssl(kd, cf, kf, sub)
         h3 = handoff_metric(kd)
         if h2 is not None:
-            check(h3 == h2, f"TLS 1.3 / CHACHA20 / CCM were not handed off: {h2} -> {h3}")
+            check(h3 == h2, f"CHACHA20 / CCM were not handed off: {h2} -> {h3}")
         else:
             print("note: keylinkd has no hand-off counter yet; metric not checked")
-        print("TLS 1.3, CHACHA20, CCM ok")
+        print("TLS 1.2 CHACHA20, CCM ok")
         watch.disconnect()
         sub.disconnect()
         print("record layer ok" + (f" (--tls-records {records})" if records else ""))
