@@ -841,6 +841,8 @@ def bio13_tests(kd, cf, kf, sub):
     check(m.wait_for((13,))[0] == 13 and m.wait_for((13,))[0] == 13, "PINGRESPs for padded records")
     s.tcp.sendall(b"".join(s.forge13(21, b"\x01\x5a") for _ in range(4)) + s.forge13(23, PING))
     check(m.wait_for((13,))[0] == 13, "PINGRESP after 4 user_canceled warnings")
+    s.tcp.sendall(b"".join(s.forge13(23, b"", pad=k) for k in range(32)) + s.forge13(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after 32 empty (padded) records")
     for requested in (0, 1, 1, 0, 1):
         n0 = len(s.records)
         s.tcp.sendall(s.key_update13(requested) + s.forge13(23, PING))
@@ -881,6 +883,8 @@ def bio13_tests(kd, cf, kf, sub):
     refused("TLS 1.3 content over 2^14", lambda s: s.forge13(23, bytes(16385)), ["record overflow"])
     refused("TLS 1.3 ciphertext over 2^14 + 256",
             lambda s: s.forge13(23, PING, pad=16384 + 256 - 16 - 3 + 1), ["record overflow"])
+    refused("TLS 1.3 33 empty records in a row",
+            lambda s: b"".join(s.forge13(23, b"") for _ in range(33)), UM)
     refused("TLS 1.3 5 user_canceled warnings",
             lambda s: b"".join(s.forge13(21, b"\x01\x5a") for _ in range(5)), UM)
     refused("TLS 1.3 warning alert other than user_canceled",
@@ -932,9 +936,11 @@ def resumed13_test(kd, cf, kf, records):
     h0 = handoff_metric(kd)
     m = BioMqtt.__new__(BioMqtt)
     m.version, m.buf, m.pid, m.pending = 4, b"", 0, []
-    m.sock = BioSock(kd.port, ctx, session=sess)
+    # the CONNECT travels in the same segment as the client's Finished: keylinkd finds it
+    # after the hand-off (record 0 under the client's application key)
+    m.sock = BioSock(kd.port, ctx, session=sess, pipelined=mqtt_connect("rec13-resume"))
     check(m.sock.obj.session_reused, "TLS 1.3 session resumed")
-    m.connect("rec13-resume", expect=0)
+    check(m.connack(expect=0) == 0, "CONNACK for the CONNECT sent with the Finished")
     check(m.subscribe(("rec/resume13", 0)) == [0], "resumed TLS 1.3 connection works")
     m.publish("rec/resume13", b"r13")
     check(m.recv()["payload"] == b"r13", "message over the resumed connection")
@@ -943,6 +949,34 @@ def resumed13_test(kd, cf, kf, records):
     if h0 is not None:
         want = h0 + handoff13(records)
         check(h1 == want, f"resumed TLS 1.3: hand-offs {h0} -> {h1}, want {want}")
+
+
+def maxfrag13_test(kd, cf, kf, suite, records):
+    """TLS 1.3 with max_fragment_length 512: the ticket after the handshake needs more than
+    one record, and each took one of keylinkd's sequence numbers; every record keylinkd
+    sends fits and opens (s_client fails on a wrong one); handed off like any other."""
+    h0 = handoff_metric(kd)
+    p = s_client13(kd, cf, kf, suite, ["-maxfraglen", "512", "-quiet"])
+    try:
+        p.stdin.write(mqtt_connect("rec13-frag"))
+        p.stdin.flush()
+        check(b"\x20\x02\x00\x00" in read_until(p, b"\x20\x02\x00\x00"),
+              f"CONNACK over {suite} with max_fragment_length 512")
+        p.stdin.write(mqtt_subscribe("rec/frag13"))
+        p.stdin.flush()
+        check(b"\x90\x03\x00\x01\x00" in read_until(p, b"\x90\x03\x00\x01\x00"), "SUBACK")
+        payload = bytes(97 + i % 26 for i in range(5000))
+        p.stdin.write(mqtt_publish("rec/frag13", payload))
+        p.stdin.flush()
+        check(payload in read_until(p, payload), "5000 bytes back in 512-byte records")
+        check(p.poll() is None, "s_client still connected")
+    finally:
+        out, _ = stop(p)
+    check(b"error" not in out.lower(), f"s_client errors: {out.decode(errors='replace')[-800:]}")
+    h1 = handoff_metric(kd)
+    if h0 is not None:
+        want = h0 + handoff13(records)
+        check(h1 == want, f"{suite} max_fragment_length 512: hand-offs {h0} -> {h1}, want {want}")
 
 
 def chacha13_test(kd, cf, kf):
@@ -1030,6 +1064,9 @@ def run(records):
         print("TLS 1.3 KeyUpdate (s_client k / K) ok")
         resumed13_test(kd, cf, kf, records)
         print("TLS 1.3 resumption ok")
+        for suite in (S13_128, S13_256):
+            maxfrag13_test(kd, cf, kf, suite, records)
+        print("TLS 1.3 max_fragment_length ok")
         chacha13_test(kd, cf, kf)
         print("TLS 1.3 CHACHA20 stays with OpenSSL ok")
 
