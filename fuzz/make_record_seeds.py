@@ -48,7 +48,8 @@ class Client13:
         self.seq = 0
 
     def record(self, typ, pt, pad=0, outer=23, inner=None):
-        key, iv = label(self.md, self.secret, b"key", self.klen), label(self.md, self.secret, b"iv", 12)
+        key = label(self.md, self.secret, b"key", self.klen)
+        iv = label(self.md, self.secret, b"iv", 12)
         inner = pt + bytes([typ]) + bytes(pad) if inner is None else inner
         hdr = bytes([outer, 3, 3]) + struct.pack(">H", len(inner) + 16)
         nonce = bytes(a ^ b for a, b in zip(iv, struct.pack(">Q", self.seq).rjust(12, b"\0")))

@@ -1196,18 +1196,19 @@ static void key_updates(struct pair *p, struct kl_trec *t, const EVP_MD *md, con
     const struct {
         const char *m;
         size_t n;
-        int want; /* 0: any alert */
+        int want; /* 0: any alert; 1: the message is not alone in the record (decode_error or
+                   * unexpected_message) */
     } bad[] = {
         {"", 0, 0},
         {"\x18", 1, 0},
         {"\x18\x00\x00\x01", 4, 0},
         {"\x18\x00\x00\x01\x02", 5, -KL_TREC_AD_ILLEGAL_PARAMETER},
         {"\x18\x00\x00\x01\xff", 5, -KL_TREC_AD_ILLEGAL_PARAMETER},
-        {"\x18\x00\x00\x01\x00\x00", 6, -KL_TREC_AD_DECODE_ERROR},
+        {"\x18\x00\x00\x01\x00\x00", 6, 1}, /* RFC 8446 5.1: unexpected_message */
         {"\x18\x00\x00\x02\x00\x00", 6, -KL_TREC_AD_DECODE_ERROR},
         {"\x18\x00\x00\x00\x00", 5, -KL_TREC_AD_DECODE_ERROR},
         {"\x18\x01\x00\x01\x00", 5, -KL_TREC_AD_DECODE_ERROR},
-        {"\x18\x00\x00\x01\x01\x18\x00\x00\x01\x00", 10, -KL_TREC_AD_DECODE_ERROR},
+        {"\x18\x00\x00\x01\x01\x18\x00\x00\x01\x00", 10, 1},
         {"\x04\x00\x00\x01\x00", 5, -KL_TREC_AD_UNEXPECTED_MESSAGE}, /* NewSessionTicket */
         {"\x01\x00\x00\x01\x00", 5, -KL_TREC_AD_UNEXPECTED_MESSAGE}, /* ClientHello */
         {"\x14\x00\x00\x01\x00", 5, -KL_TREC_AD_UNEXPECTED_MESSAGE}, /* Finished */
@@ -1216,7 +1217,11 @@ static void key_updates(struct pair *p, struct kl_trec *t, const EVP_MD *md, con
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct kl_trec tc = *t;
         int r = kl_trec_key_update(&tc, (const uint8_t *)bad[i].m, bad[i].n);
-        if (bad[i].want ? r != bad[i].want : r >= 0) {
+        int ok = bad[i].want == 0 ? r < 0
+                 : bad[i].want == 1
+                     ? r == -KL_TREC_AD_DECODE_ERROR || r == -KL_TREC_AD_UNEXPECTED_MESSAGE
+                     : r == bad[i].want;
+        if (!ok) {
             fprintf(stderr, "%s: KeyUpdate body %zu: %d, want %d\n", what, i, r, bad[i].want);
             kl_fails++;
         }
