@@ -951,6 +951,31 @@ def resumed13_test(kd, cf, kf, records):
         check(h1 == want, f"resumed TLS 1.3: hand-offs {h0} -> {h1}, want {want}")
 
 
+def slow_reader13_test(kd, cf, kf, pub):
+    """A TLS 1.3 subscriber that reads nothing while 1.2 MB queue up for it, then asks for a
+    KeyUpdate: keylinkd's KeyUpdate must go out after the records already sealed under the
+    old key and before anything sealed under the new one; the reader then gets every
+    message intact and in order, and a PINGRESP."""
+    s = BioMqtt(kd.port, tls13(kd, cf, kf), rcvbuf=4096)
+    s.connect("rec13-slow", expect=0)
+    check(s.subscribe(("rec/slow13", 0)) == [0], "slow TLS 1.3 subscriber")
+    msgs = [bytes([65 + i % 26]) * 7 + os.urandom(50000) for i in range(24)]
+    for msg in msgs[:12]:
+        check(pub.publish("rec/slow13", msg, qos=1) == 0, "PUBACK while the reader sleeps")
+    n0 = len(s.sock.records)
+    s.sock.tcp.sendall(s.sock.key_update13(1))
+    for msg in msgs[12:]:
+        check(pub.publish("rec/slow13", msg, qos=1) == 0, "PUBACK after the KeyUpdate")
+    s.sock.tcp.sendall(s.sock.forge13(23, b"\xc0\x00"))
+    for i, msg in enumerate(msgs):
+        got = s.recv(10)
+        check(got["payload"] == msg, f"message {i} of 24 intact and in order")
+    check(s.wait_for((13,))[0] == 13, "PINGRESP under keylinkd's next key")
+    kus = [r for r in s.sock.records[n0:] if r == (23, 5 + 1 + 16)]
+    check(len(kus) == 1, f"one KeyUpdate from keylinkd, got {len(kus)}")
+    s.close()
+
+
 def maxfrag13_test(kd, cf, kf, suite, records):
     """TLS 1.3 with max_fragment_length 512: the ticket after the handshake needs more than
     one record, and each took one of keylinkd's sequence numbers; every record keylinkd
@@ -1064,6 +1089,8 @@ def run(records):
         print("TLS 1.3 KeyUpdate (s_client k / K) ok")
         resumed13_test(kd, cf, kf, records)
         print("TLS 1.3 resumption ok")
+        slow_reader13_test(kd, cf, kf, sub)
+        print("TLS 1.3 KeyUpdate behind a full socket ok")
         for suite in (S13_128, S13_256):
             maxfrag13_test(kd, cf, kf, suite, records)
         print("TLS 1.3 max_fragment_length ok")
