@@ -121,6 +121,7 @@ static int early_write, srv_read_ahead;
 static SSL_CTX *use_sctx;
 static const char *cli_suites;
 static size_t cli_padding;
+static const char *cli_groups; /* NULL: OpenSSL's list */
 static struct kl_trec *hook_t;
 
 /* The client's own view of the traffic secrets (its key log): the reference for ours. */
@@ -137,6 +138,19 @@ static int unhex(const char *h, uint8_t *out, size_t cap)
         out[i] = (uint8_t)v;
     }
     return (int)(n / 2);
+}
+
+/* ClientHellos the client wrote (2 after a HelloRetryRequest) */
+static int client_hellos;
+
+static void cli_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *s,
+                    void *arg)
+{
+    (void)version;
+    (void)s;
+    (void)arg;
+    if (write_p && content_type == SSL3_RT_HANDSHAKE && len && *(const uint8_t *)buf == 1)
+        client_hellos++;
 }
 
 static void cli_keylog(const SSL *s, const char *line)
@@ -214,7 +228,10 @@ static int pair_new(struct pair *p, const char *ciphers, int tls13, uint8_t mfl,
         SSL_CTX_set_min_proto_version(p->cctx, TLS1_3_VERSION);
         if (cli_suites && SSL_CTX_set_ciphersuites(p->cctx, cli_suites) != 1) return -1;
         if (cli_padding) SSL_CTX_set_block_padding(p->cctx, cli_padding);
+        if (cli_groups && SSL_CTX_set1_groups_list(p->cctx, cli_groups) != 1) return -1;
         SSL_CTX_set_keylog_callback(p->cctx, cli_keylog);
+        SSL_CTX_set_msg_callback(p->cctx, cli_msg);
+        client_hellos = 0;
         peer_slen = 0;
     } else {
         SSL_CTX_set_max_proto_version(p->cctx, TLS1_2_VERSION);
@@ -1447,6 +1464,22 @@ static void suite13(const char *suite, const EVP_MD *md)
             CHECK(open_rec(&t, raw, n, &q, &ql) == KL_TREC_APPDATA && ql == 1 && q[0] == 'x');
             client_to_us(&p, &t, s5, 6, 0, "padded records");
             us_to_client(&p, &t, 3000, "padded client");
+            kl_trec_wipe(&t);
+            pair_free(&p);
+        }
+        /* a HelloRetryRequest (the client's first key share is X25519, the server takes
+         * only P-256): the middlebox change_cipher_spec records and the second ClientHello
+         * change nothing of the records after the handshake */
+        kl_where = "TLS 1.3 after a HelloRetryRequest";
+        SSL_CTX_set1_groups_list(sctx, "P-256");
+        cli_groups = "X25519:P-256";
+        rc = pair13(&p, sctx, suite, &t, 0, NULL);
+        cli_groups = NULL;
+        if (!rc) {
+            CHECK(client_hellos == 2);
+            handoff13(&p, &t, suite, md, 1);
+            us_to_client(&p, &t, 2000, "after a HelloRetryRequest");
+            client_to_us(&p, &t, s5, 6, 0, "after a HelloRetryRequest");
             kl_trec_wipe(&t);
             pair_free(&p);
         }
