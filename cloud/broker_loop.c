@@ -81,9 +81,8 @@ static void conn_free(struct kl_worker *w, struct kl_conn *c)
     if (c->ssl) {
         if (c->state != KL_CS_TLS) SSL_shutdown(c->ssl); /* best effort close_notify */
         SSL_free(c->ssl);
-    } else {
-        kl_trec_conn_end(w, c);
     }
+    kl_trec_conn_end(w, c);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;

@@ -57,6 +57,49 @@ static void send_alert(struct kl_worker *w, struct kl_conn *c, uint8_t level, ui
     }
 }
 
+/* Sends a sealed record after what is already waiting (or at once). -1 when c must go. */
+static int queue_sealed(struct kl_conn *c, const uint8_t *rec, size_t n)
+{
+    size_t left = c->tpend_len - c->tpend_off;
+    if (!left) {
+        ssize_t r = send(c->fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0 && errno != EAGAIN && errno != EINTR) return -1;
+        if (r < 0) r = 0;
+        rec += r;
+        n -= (size_t)r;
+        if (!n) return 0;
+    }
+    if (left + n > KL_DP_WBUF_MAX) return -1; /* a peer that asks but does not read */
+    uint8_t *nb = malloc(left + n);
+    if (!nb) return -1;
+    if (left) memcpy(nb, c->tpend + c->tpend_off, left);
+    memcpy(nb + left, rec, n);
+    free(c->tpend);
+    c->tpend = nb;
+    c->tpend_len = (uint32_t)(left + n);
+    c->tpend_off = 0;
+    return 0;
+}
+
+/* A TLS 1.3 KeyUpdate from the client: its key moves on; when it asks, ours does too, after
+ * a KeyUpdate sealed with the old key. -1 when c must go. */
+static int key_update(struct kl_worker *w, struct kl_conn *c, const uint8_t *msg, size_t n)
+{
+    int k = kl_trec_key_update(&c->trec, msg, n);
+    if (k < 0) {
+        kl_dp_log("%s: TLS 1.3 post-handshake message refused (alert %d)", who(c), -k);
+        send_alert(w, c, LVL_FATAL, (uint8_t)-k);
+        return -1;
+    }
+    if (k == 1) {
+        uint8_t rec[KL_TREC_KEY_UPDATE_LEN + KL_TREC_OVERHEAD];
+        size_t rn = kl_trec_seal(&c->trec, &w->trx, KL_TREC_HANDSHAKE, KL_TREC_KEY_UPDATE_MSG,
+                                 KL_TREC_KEY_UPDATE_LEN, rec);
+        if (!rn || queue_sealed(c, rec, rn) || kl_trec_next_write_key(&c->trec)) return -1;
+    }
+    return 0;
+}
+
 /* Opens and handles the whole records at buf[0..n); *used gets what was consumed. -1 when
  * c must go (an alert was sent or received, or feeding failed). */
 static int records(struct kl_worker *w, struct kl_conn *c, uint8_t *buf, size_t n, size_t *used)
@@ -105,7 +148,8 @@ static int records(struct kl_worker *w, struct kl_conn *c, uint8_t *buf, size_t 
             }
             /* close_notify is answered with ours (kl_trec_conn_end) */
             if (pt[1] == KL_TREC_AD_CLOSE_NOTIFY) return -1;
-            if (pt[0] == LVL_FATAL) { /* ends it; nothing more is sent */
+            /* TLS 1.3: every alert but user_canceled is fatal, whatever its level says */
+            if (pt[0] == LVL_FATAL || (c->trec.tls13 && pt[1] != KL_TREC_AD_USER_CANCELED)) {
                 c->tls_done = 1;
                 return -1;
             }
@@ -116,6 +160,10 @@ static int records(struct kl_worker *w, struct kl_conn *c, uint8_t *buf, size_t 
             }
             break;
         case KL_TREC_HANDSHAKE:
+            if (c->trec.tls13) { /* the only message a client may send now: KeyUpdate */
+                if (key_update(w, c, pt, pn)) return -1;
+                break;
+            }
             /* a ClientHello on an established connection: renegotiation, never done */
             kl_dp_log("%s: TLS renegotiation refused", who(c));
             send_alert(w, c, LVL_WARNING, KL_TREC_AD_NO_RENEGOTIATION);
@@ -203,9 +251,9 @@ long kl_trec_conn_write(struct kl_worker *w, struct kl_conn *c, const uint8_t *p
 
 void kl_trec_conn_end(struct kl_worker *w, struct kl_conn *c)
 {
-    if (!c->trec.key_len) return;
-    if (c->state != KL_CS_TLS) send_alert(w, c, LVL_WARNING, KL_TREC_AD_CLOSE_NOTIFY);
-    kl_trec_wipe(&c->trec);
+    if (c->trec.key_len && c->state != KL_CS_TLS)
+        send_alert(w, c, LVL_WARNING, KL_TREC_AD_CLOSE_NOTIFY);
+    kl_trec_wipe(&c->trec); /* also TLS 1.3 secrets of a connection that stayed with OpenSSL */
     free(c->thold);
     free(c->tpend);
     c->thold = c->tpend = NULL;

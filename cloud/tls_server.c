@@ -32,6 +32,26 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* TLS 1.3 hand-off (tls_record.h): OpenSSL tells the traffic secrets only to a key log
+ * callback. Only the two application traffic secrets are kept (in the connection, wiped at
+ * its end or when it stays with OpenSSL); nothing is logged. */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+    struct kl_conn *c = SSL_get_app_data(ssl);
+    if (c && SSL_version(ssl) == TLS1_3_VERSION) kl_trec_keylog(&c->trec, line);
+}
+
+/* each record written after our TLS 1.3 Finished (the tickets) takes a sequence number */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)arg;
+    struct kl_conn *c = write_p ? SSL_get_app_data(ssl) : NULL;
+    if (c && SSL_version(ssl) == TLS1_3_VERSION)
+        kl_trec_msg(&c->trec, write_p, content_type, buf, len);
+}
+
 SSL_CTX *kl_tls_server_ctx(struct kl_dp *dp, const char *dir, struct kl_reg_err *err)
 {
     char cert[1100], key[1100];
@@ -69,6 +89,10 @@ SSL_CTX *kl_tls_server_ctx(struct kl_dp *dp, const char *dir, struct kl_reg_err 
     SSL_CTX_set_num_tickets(ctx, 1);
     /* tickets are stateless: no server-side cache holding every peer certificate */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!dp->tls_records_openssl) {
+        SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+        SSL_CTX_set_msg_callback(ctx, msg_cb);
+    }
     /* the CertificateRequest names no CAs: which CAs are trusted changes at run time */
     return ctx;
 }

@@ -125,6 +125,9 @@ def sessions(kd):
     a = dev(kd, "pers", 4, clean=False)
     a.subscribe(("q/#", 1))
     a.disconnect()
+    # DISCONNECT is not answered: wait until keylinkd has taken the session offline, or the
+    # QoS 0 message below may still find it online (and be queued for delivery)
+    kd.wait_log("client pers disconnected (CLIENT_INITIATED_DISCONNECT)", timeout=10)
     p = dev(kd, "qpub", 4)
     for i in range(3):
         p.publish("q/t", f"m{i}", qos=1)
@@ -172,6 +175,7 @@ def sessions(kd):
     c = dev(kd, "mexp", 5, clean=True, cprops=[(0x11, 60)])
     c.subscribe(("me/t", 1))
     c.disconnect()
+    kd.wait_log("client mexp disconnected", timeout=10)  # offline before the publishes
     p5 = dev(kd, "mexp-pub", 5)
     p5.publish("me/t", "short", qos=1, pprops=[(0x02, 1)])
     p5.publish("me/t", "long", qos=1, pprops=[(0x02, 100)])
