@@ -207,7 +207,6 @@ static void roundtrip(int aes256, const uint8_t *data, size_t size)
     kl_trec_wipe(&peer);
 }
 
-#ifdef KL_TREC_KEY_UPDATE_MSG /* the TLS 1.3 hand-off */
 /* ---- TLS 1.3 (byte 0 bit 2): fixed traffic secrets, keys derived as RFC 8446 7.3 ---- */
 
 /* HKDF-Expand-Label(secret, label, "", n) on plain HKDF-Expand: the reference */
@@ -453,12 +452,10 @@ static void roundtrip13(int aes256, const uint8_t *data, size_t size)
     kl_trec_wipe(&us);
     kl_trec_wipe(&peer);
 }
-#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-#ifdef KL_TREC_KEY_UPDATE_MSG
     if (data[0] & 4) {
         if (data[0] & 2)
             roundtrip13(data[0] & 1, data + 1, size - 1);
@@ -466,7 +463,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             stream13(data[0] & 1, data + 1, size - 1);
         return 0;
     }
-#endif
     if (data[0] & 2)
         roundtrip(data[0] & 1, data + 1, size - 1);
     else

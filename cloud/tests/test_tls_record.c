@@ -164,7 +164,6 @@ static void cli_keylog(const SSL *s, const char *line)
     if (n > 0) peer_slen = (size_t)n;
 }
 
-#ifdef KL_TREC_KEY_UPDATE_MSG /* the TLS 1.3 hand-off */
 /* keylinkd's TLS 1.3 hooks on the server context (tls_server.c): every key log line to
  * kl_trec_keylog, every message callback to kl_trec_msg (it counts our records after the
  * Finished); tickets_made counts the tickets themselves; keylog_client_only drops the
@@ -209,8 +208,6 @@ static SSL_CTX *server_ctx13(int num_tickets, int hooks)
     }
     return x;
 }
-
-#endif
 
 /* A finished handshake: client offering ciphers (TLS 1.2) or TLS 1.3 when tls13, with
  * max_fragment_length mfl (0: none), resuming sess when given. 0 on success. */
@@ -310,7 +307,6 @@ struct stream {
 static uint8_t ku_out[8192];
 static size_t ku_len;
 
-#ifdef KL_TREC_KEY_UPDATE_MSG /* the TLS 1.3 hand-off */
 static int kus_opened;
 
 /* TLS 1.3: what keylinkd does with a client's KeyUpdate (broker_trec.c): the answer to a
@@ -331,7 +327,6 @@ static int key_update_answer(struct kl_trec *t, const uint8_t *pt, size_t pl)
     }
     return ku;
 }
-#endif
 
 static int stream_feed(struct stream *st, struct kl_trec *t, const uint8_t *p, size_t n,
                        uint8_t *out, size_t *out_len, size_t cap, int *records)
@@ -354,12 +349,10 @@ static int stream_feed(struct stream *st, struct kl_trec *t, const uint8_t *p, s
             int r = kl_trec_open(t, &trx, st->buf, st->have, &pt, &pl);
             st->have = 0;
             if (r < 0) return r;
-#ifdef KL_TREC_KEY_UPDATE_MSG
             if (r == KL_TREC_HANDSHAKE && t->tls13) {
                 int ku = key_update_answer(t, pt, pl);
                 if (ku < 0) return ku;
             }
-#endif
             if (r == KL_TREC_APPDATA) {
                 if (*out_len + pl > cap) return -1000;
                 memcpy(out + *out_len, pt, pl);
@@ -436,12 +429,7 @@ static void nonces_check(const char *what)
  * header, inner content type, tag */
 static size_t ovh(const struct kl_trec *t)
 {
-#ifdef KL_TREC_KEY_UPDATE_MSG
     return t->tls13 ? KL_TREC_HDR + 1 + KL_TREC_TAG : KL_TREC_OVERHEAD;
-#else
-    (void)t;
-    return KL_TREC_OVERHEAD;
-#endif
 }
 
 /* Our seal of n bytes (cut into max_frag records) -> the client's SSL_read; a pending
@@ -466,8 +454,7 @@ static void us_to_client(struct pair *p, struct kl_trec *t, size_t n, const char
         uint64_t e = 0;
         for (int i = 0; i < 8; i++)
             e = e << 8 | raw[rn + KL_TREC_HDR + i];
-        if (ovh(t) == KL_TREC_OVERHEAD && nnonces < sizeof nonces / sizeof nonces[0])
-            nonces[nnonces++] = e;
+        if (!t->tls13 && nnonces < sizeof nonces / sizeof nonces[0]) nonces[nnonces++] = e;
         rn += w;
         off += k;
     } while (off < n);
@@ -724,7 +711,6 @@ static void suite(const char *ciphers, uint8_t key_len)
     CHECK(kl_trec_from_ssl(&t, p.s) == 0);
     CHECK(t.key_len == key_len && t.max_frag == KL_TREC_MAX_PLAIN);
     CHECK(t.rd.seq == 1 && t.wr.seq == 1);
-#ifdef KL_TREC_KEY_UPDATE_MSG
     CHECK(!t.tls13);
     { /* KeyUpdate is TLS 1.3 only */
         struct kl_trec tc = t;
@@ -733,7 +719,6 @@ static void suite(const char *ciphers, uint8_t key_len)
         CHECK(!memcmp(&tc, &t, sizeof t));
         kl_trec_wipe(&tc);
     }
-#endif
     SSL_SESSION *sess = SSL_get1_session(p.c);
     SSL_free(p.s); /* keylinkd frees it: from here the records are ours alone */
     nnonces = 0;
@@ -897,15 +882,7 @@ static void stays(const char *ciphers, int tls13)
         kl_fails++;
     } else {
         CHECK(kl_trec_from_ssl(&t, p.s) == 1);
-#ifdef KL_TREC_KEY_UPDATE_MSG
         CHECK(all_zero(&t, sizeof t));
-#else
-        const uint8_t *b = (const uint8_t *)&t;
-        int same = 1;
-        for (size_t i = 0; i < sizeof t; i++)
-            same &= b[i] == 0xa5;
-        CHECK(same); /* before the TLS 1.3 hand-off: t untouched */
-#endif
         /* OpenSSL still carries the data */
         CHECK(SSL_write(p.c, "ping", 4) == 4);
         carry(p.c_out, p.s_in);
@@ -916,7 +893,6 @@ static void stays(const char *ciphers, int tls13)
     kl_where = "";
 }
 
-#ifdef KL_TREC_KEY_UPDATE_MSG /* the TLS 1.3 hand-off */
 /* ---- TLS 1.3 (RFC 8446): secrets from the key log, tickets counted, KeyUpdate ---- */
 
 #define S13_128 "TLS_AES_128_GCM_SHA256"
@@ -1595,7 +1571,6 @@ static void stays13(void)
     kl_trec_wipe(&t);
     kl_where = "";
 }
-#endif
 
 int main(void)
 {
@@ -1613,11 +1588,9 @@ int main(void)
     stays("ECDHE-ECDSA-CHACHA20-POLY1305", 0);
     stays("ECDHE-ECDSA-AES128-CCM", 0);
     stays(GCM128, 1);
-#ifdef KL_TREC_KEY_UPDATE_MSG
     suite13(S13_128, EVP_sha256());
     suite13(S13_256, EVP_sha384());
     stays13();
-#endif
 
     /* a handshake not finished yet is never handed off */
     struct pair p;
