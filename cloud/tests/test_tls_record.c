@@ -1569,6 +1569,33 @@ static void stays13(void)
     CHECK(t.got_secrets == 2 && t.secret_len == 48 && unhex(s48, want, sizeof want) == 48 &&
           !memcmp(t.wr.secret, want, 48));
     kl_trec_wipe(&t);
+
+    /* kl_trec_msg: only records we write after our Finished count; reads never; a count
+     * that no longer fits spoils the hand-off instead of wrapping */
+    kl_where = "record counting";
+    const uint8_t hdr[5] = {23, 3, 3, 0, 20}, fin[4] = {SSL3_MT_FINISHED, 0, 0, 32},
+                  nst[4] = {SSL3_MT_NEWSESSION_TICKET, 0, 1, 0};
+    memset(&t, 0, sizeof t);
+    t.got_secrets = 3;
+    kl_trec_msg(&t, 1, SSL3_RT_HEADER, hdr, sizeof hdr);    /* e.g. our Certificate's record */
+    kl_trec_msg(&t, 0, SSL3_RT_HANDSHAKE, fin, sizeof fin); /* the client's Finished: read */
+    kl_trec_msg(&t, 1, SSL3_RT_HEADER, hdr, sizeof hdr);    /* our Finished's record */
+    CHECK(t.tickets == 0);
+    kl_trec_msg(&t, 1, SSL3_RT_HANDSHAKE, fin, sizeof fin); /* our Finished, written */
+    kl_trec_msg(&t, 0, SSL3_RT_HEADER, hdr, sizeof hdr);    /* a record read: not ours */
+    CHECK(t.tickets == 0);
+    for (int i = 0; i < 3; i++) /* one ticket over three records */
+        kl_trec_msg(&t, 1, SSL3_RT_HEADER, hdr, sizeof hdr);
+    kl_trec_msg(&t, 1, SSL3_RT_HANDSHAKE, nst, sizeof nst);
+    kl_trec_msg(&t, 1, SSL3_RT_INNER_CONTENT_TYPE, "\x16", 1);
+    CHECK(t.tickets == 3 && t.got_secrets == 3);
+    for (int i = 3; i < 255; i++)
+        kl_trec_msg(&t, 1, SSL3_RT_HEADER, hdr, sizeof hdr);
+    CHECK(t.tickets == 255 && t.got_secrets == 3);
+    kl_trec_msg(&t, 1, SSL3_RT_HEADER, hdr, sizeof hdr);
+    CHECK(t.got_secrets != 3);                     /* kl_trec_from_ssl will not hand it off */
+    kl_trec_msg(&t, 1, SSL3_RT_HANDSHAKE, fin, 0); /* an empty message: no crash, nothing */
+    kl_trec_wipe(&t);
     kl_where = "";
 }
 
