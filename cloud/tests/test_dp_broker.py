@@ -333,8 +333,9 @@ def limits(kd):
     m.disconnect()
     # keep-alive x 1.5
     m = dev(kd, "ka", 5, keepalive=1)
-    t = m.closed_within(4)
-    check(1.2 < t < 2.5, f"keep-alive 1 s: dropped after {t:.2f}s")
+    t = m.closed_within(8)
+    # 1.5 x the keep-alive; the upper bound leaves room for a busy machine
+    check(1.2 < t < 5.0, f"keep-alive 1 s: dropped after {t:.2f}s")
     check(getattr(m, "last_disconnect", 0) == 0x8D, "DISCONNECT 0x8D keep alive timeout")
     m = dev(kd, "ka3", 4, keepalive=1)
     for _ in range(4):  # PINGREQ keeps it alive
@@ -368,12 +369,20 @@ def limits(kd):
 def presence(kd):
     s = dev(kd, "pres-watch")
     s.subscribe(("$aws/events/presence/+/+", 1))
+
+    def event(cid):
+        """The next presence event of cid (a client of an earlier test may still be on its
+        way out: its event is skipped)."""
+        while True:
+            m = s.recv(10)
+            ev = json.loads(m["payload"])
+            if ev["clientId"] == cid:
+                return m, ev
     a = dev(kd, "pres-a", 4)
-    con = json.loads(s.recv()["payload"])
-    check(con["clientId"] == "pres-a" and con["eventType"] == "connected", f"connected {con}")
+    _, con = event("pres-a")
+    check(con["eventType"] == "connected", f"connected {con}")
     a.disconnect()
-    m = s.recv()
-    ev = json.loads(m["payload"])
+    m, ev = event("pres-a")
     check(m["topic"] == "$aws/events/presence/disconnected/pres-a" and
           ev["eventType"] == "disconnected" and ev["clientInitiatedDisconnect"] is True,
           f"disconnected {ev}")
@@ -382,11 +391,11 @@ def presence(kd):
           ev["versionNumber"] == con["versionNumber"] and con["versionNumber"] > 0,
           f"one session id/version per connection: {con} / {ev}")
     a = dev(kd, "pres-a", 4)
-    con2 = json.loads(s.recv()["payload"])
+    _, con2 = event("pres-a")
     check(con2["sessionIdentifier"] != con["sessionIdentifier"] and
           con2["versionNumber"] > con["versionNumber"], f"second connection {con2}")
     a.disconnect()
-    s.recv()
+    event("pres-a")
     s.disconnect()
 
 
