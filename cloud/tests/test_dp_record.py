@@ -90,13 +90,15 @@ class BioSock:
         self.tls13 = self.obj.version() == "TLSv1.3"
         self.wseq = 0 if self.tls13 else 1
         self.secret13 = None
-        if pipelined:  # application data in the same segment as the Finished
-            last += self.seal(pipelined)
-        self.tcp.sendall(last)
-        self.records = []  # from here on: the records after the handshake
         # ClientHello / ServerHello: record header 5, handshake header 4, version 2, random
         self.client_random = first_out[11:43]
         self.server_random = self.first_in[11:43]
+        if callable(pipelined):  # records of our own making right behind the Finished
+            last += pipelined(self)
+        elif pipelined:  # application data in the same segment as the Finished
+            last += self.seal(pipelined)
+        self.tcp.sendall(last)
+        self.records = []  # from here on: the records after the handshake
 
     def _fill(self):
         d = self.tcp.recv(65536)
@@ -947,6 +949,25 @@ def resumed13_test(kd, cf, kf, records):
     if h0 is not None:
         want = h0 + handoff13(records)
         check(h1 == want, f"resumed TLS 1.3: hand-offs {h0} -> {h1}, want {want}")
+    # a requested KeyUpdate and a CONNECT right behind the Finished: the KeyUpdate is the
+    # first record opened after the hand-off; keylinkd's answer precedes the CONNACK
+    m = BioMqtt(kd.port, ctx)
+    m.connect("rec13-resume", expect=0)
+    sess = m.sock.obj.session
+    m.disconnect()
+    m = BioMqtt.__new__(BioMqtt)
+    m.version, m.buf, m.pid, m.pending = 4, b"", 0, []
+    m.sock = BioSock(kd.port, ctx, session=sess, pipelined=lambda s: s.key_update13(1) +
+                     s.forge13(23, mqtt_connect("rec13-resume")))
+    check(m.sock.obj.session_reused, "TLS 1.3 session resumed")
+    check(m.connack(expect=0) == 0, "CONNACK after a KeyUpdate sent with the Finished")
+    lens = [ln for _, ln in m.sock.records]  # the new ticket, the KeyUpdate, the CONNACK
+    check(5 + 1 + 16 in lens and 4 + 1 + 16 in lens and
+          lens.index(5 + 1 + 16) < lens.index(4 + 1 + 16),
+          f"keylinkd's KeyUpdate before the CONNACK: {m.sock.records}")
+    m.sock.tcp.sendall(m.sock.forge13(23, b"\xc0\x00"))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP under both next keys")
+    m.close()
 
 
 def slow_reader13_test(kd, cf, kf, pub):
