@@ -149,7 +149,7 @@ static int records(struct kl_worker *w, struct kl_conn *c, uint8_t *buf, size_t 
             /* close_notify is answered with ours (kl_trec_conn_end) */
             if (pt[1] == KL_TREC_AD_CLOSE_NOTIFY) return -1;
             /* TLS 1.3: every alert but user_canceled is fatal, whatever its level says */
-            if (pt[0] == LVL_FATAL || (c->trec.tls13 && pt[1] != KL_TREC_AD_USER_CANCELED)) {
+            if (c->trec.tls13 ? pt[1] != KL_TREC_AD_USER_CANCELED : pt[0] == LVL_FATAL) {
                 c->tls_done = 1;
                 return -1;
             }

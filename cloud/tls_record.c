@@ -276,7 +276,9 @@ int kl_trec_key_update(struct kl_trec *t, const uint8_t *msg, size_t n)
     if (!t->tls13) return -KL_TREC_AD_UNEXPECTED_MESSAGE;
     /* one KeyUpdate: type 24, length 1, update_not_requested(0) / update_requested(1) */
     if (n < 4 || msg[0] != 24) return -KL_TREC_AD_UNEXPECTED_MESSAGE;
-    if (n != 5 || msg[1] || msg[2] || msg[3] != 1) return -KL_TREC_AD_DECODE_ERROR;
+    if (msg[1] || msg[2] || msg[3] != 1 || n < 5) return -KL_TREC_AD_DECODE_ERROR;
+    /* more after it in the record: a KeyUpdate must end its record (RFC 8446 5.1) */
+    if (n > 5) return -KL_TREC_AD_UNEXPECTED_MESSAGE;
     if (msg[4] > 1) return -KL_TREC_AD_ILLEGAL_PARAMETER;
     const EVP_MD *md = secret_md(t);
     uint8_t next[48];

@@ -841,6 +841,9 @@ def bio13_tests(kd, cf, kf, sub):
     check(m.wait_for((13,))[0] == 13 and m.wait_for((13,))[0] == 13, "PINGRESPs for padded records")
     s.tcp.sendall(b"".join(s.forge13(21, b"\x01\x5a") for _ in range(4)) + s.forge13(23, PING))
     check(m.wait_for((13,))[0] == 13, "PINGRESP after 4 user_canceled warnings")
+    # TLS 1.3 ignores the level of an alert: user_canceled marked fatal is still only that
+    s.tcp.sendall(s.forge13(21, b"\x02\x5a") + s.forge13(23, PING))
+    check(m.wait_for((13,))[0] == 13, "PINGRESP after a user_canceled at fatal level")
     s.tcp.sendall(b"".join(s.forge13(23, b"", pad=k) for k in range(32)) + s.forge13(23, PING))
     check(m.wait_for((13,))[0] == 13, "PINGRESP after 32 empty (padded) records")
     for requested in (0, 1, 1, 0, 1):
