@@ -151,6 +151,15 @@ static size_t make_req(uint8_t cmd, uint8_t *r)
     return n;
 }
 
+/* Rules no command can set (execute only), written into the chip behind its back and then
+ * committed as a command would, so memory and disk agree even if no command follows. */
+static void set_rules(struct fx *f, uint16_t id, const uint8_t rules[9])
+{
+    memcpy(kl_obj_find(f->c, id)->rules, rules, 9);
+    f->c->uncommitted = 1;
+    kl_chip_retry_commit(f->c);
+}
+
 int main(void)
 {
     const char *s = getenv("KL_FUZZ_SEED");
@@ -170,7 +179,7 @@ int main(void)
     /* an admin key the random commands cannot delete or replace, used now and then */
     CHECK_ST(fx_create(&f, 0x1001, 2, 2, 64, RULES_ALL, 4, 0x08, 0x01, 0xFF, 0, 0), KL_OK);
     CHECK_ST(fx_import(&f, 0x1001, adm.pub, 64, NULL), KL_OK);
-    memcpy(kl_obj_find(f.c, 0x1001)->rules, adm_rules, 9);
+    set_rules(&f, 0x1001, adm_rules);
     int fails = 0, oks = 0, auths = 0, steps = 0;
     static uint8_t req[2048];
     for (int it = 0; it < 4000 && !kl_fails; it++) {
@@ -209,7 +218,7 @@ int main(void)
             fx_open(&f);
             CHECK_ST(fx_create(&f, 0x1001, 2, 2, 64, RULES_ALL, 4, 0x08, 0x01, 0xFF, 0, 0), KL_OK);
             CHECK_ST(fx_import(&f, 0x1001, adm.pub, 64, NULL), KL_OK);
-            memcpy(kl_obj_find(f.c, 0x1001)->rules, adm_rules, 9);
+            set_rules(&f, 0x1001, adm_rules);
         }
     }
     /* what is on disk equals what is in memory */
