@@ -152,6 +152,24 @@ static void stream(int aes256, const uint8_t *p, size_t n)
     kl_trec_wipe(&t);
 }
 
+/* The record out[0..w) with one bit off (the length bytes aside) is refused, and the peer
+ * stays where it was. */
+static void flipped_refused(const struct kl_trec *peer, const uint8_t *out, size_t w, unsigned flip)
+{
+    size_t pos = (size_t)flip * 131 % w;
+    if (pos == 3 || pos == 4) return;
+    uint8_t *bad = malloc(w);
+    FZ_CHECK(bad != NULL);
+    memcpy(bad, out, w);
+    bad[pos] ^= (uint8_t)(1u << (flip & 7));
+    struct kl_trec pc = *peer;
+    uint8_t *q = NULL;
+    size_t ql = 0;
+    long bl = kl_trec_record_len(bad, w);
+    int r = bl < 0 ? (int)bl : kl_trec_open(&pc, &trx, bad, w, &q, &ql);
+    FZ_CHECK(r < 0 && pc.rd.seq == peer->rd.seq);
+    free(bad);
+}
 static void roundtrip(int aes256, const uint8_t *data, size_t size)
 {
     struct fz_in in = {data, size};
@@ -184,20 +202,7 @@ static void roundtrip(int aes256, const uint8_t *data, size_t size)
         }
         FZ_CHECK(kl_trec_record_len(out, w) == (long)w);
         /* one bit off (length bytes aside): refused, and the peer stays where it was */
-        size_t pos = (size_t)flip * 131 % w;
-        if (pos != 3 && pos != 4) {
-            uint8_t *bad = malloc(w);
-            FZ_CHECK(bad != NULL);
-            memcpy(bad, out, w);
-            bad[pos] ^= (uint8_t)(1u << (flip & 7));
-            struct kl_trec pc = peer;
-            uint8_t *q = NULL;
-            size_t ql = 0;
-            long bl = kl_trec_record_len(bad, w);
-            int r = bl < 0 ? (int)bl : kl_trec_open(&pc, &trx, bad, w, &q, &ql);
-            FZ_CHECK(r < 0 && pc.rd.seq == peer.rd.seq);
-            free(bad);
-        }
+        flipped_refused(&peer, out, w, flip);
         uint8_t *q = NULL;
         size_t ql = 0;
         int r = kl_trec_open(&peer, &trx, out, w, &q, &ql);
@@ -424,20 +429,7 @@ static void roundtrip13(int aes256, const uint8_t *data, size_t size)
         FZ_CHECK(w == got + KL_TREC_HDR + 1 + KL_TREC_TAG && us.wr.seq == seq + 1);
         FZ_CHECK(out[0] == KL_TREC_APPDATA && out[1] == 3 && out[2] == 3);
         FZ_CHECK(kl_trec_record_len(out, w) == (long)w);
-        size_t pos = (size_t)flip * 131 % w;
-        if (pos != 3 && pos != 4) {
-            uint8_t *bad = malloc(w);
-            FZ_CHECK(bad != NULL);
-            memcpy(bad, out, w);
-            bad[pos] ^= (uint8_t)(1u << (flip & 7));
-            struct kl_trec pc = peer;
-            uint8_t *q = NULL;
-            size_t ql = 0;
-            long bl = kl_trec_record_len(bad, w);
-            int r = bl < 0 ? (int)bl : kl_trec_open(&pc, &trx, bad, w, &q, &ql);
-            FZ_CHECK(r < 0 && pc.rd.seq == peer.rd.seq);
-            free(bad);
-        }
+        flipped_refused(&peer, out, w, flip);
         uint8_t *q = NULL;
         size_t ql = 0;
         int r = kl_trec_open(&peer, &trx, out, w, &q, &ql);
